@@ -1,0 +1,1 @@
+"""Pulumi components of the Vega 2.0 observability stack."""

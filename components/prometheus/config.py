@@ -1,0 +1,158 @@
+"""prometheus.yml and the rule files, rendered from settings and configs/prometheus/.
+
+Pure functions: no Pulumi resources here, so the same text is what the tests validate with
+promtool and what the container receives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from components import endpoints
+from components.content import files_under, fill, read_yaml, to_yaml
+from components.settings import ConfigError, Settings
+
+CONFIG_DIR = "/etc/prometheus"
+DATA_DIR = "/prometheus"
+# Relative to prometheus.yml: the same file works in the container and under promtool.
+RULE_FILES = "rules/*.yml"
+
+LIMIT_KEYS = ("sample_limit", "label_limit", "label_name_length_limit", "label_value_length_limit", "target_limit")
+
+HEADER = """\
+Rendered by vega-observability from Pulumi.{stack}.yaml and configs/prometheus/.
+Do not edit here: change the stack config or configs/, then `pulumi up`."""
+
+
+@dataclass(frozen=True)
+class ScrapeTarget:
+    """One of the stack's own scrape jobs."""
+
+    job: str
+    targets: tuple[str, ...]
+    metrics_path: str = "/metrics"
+
+
+def limits(configs_limits: Mapping[str, Any] | None = None) -> dict[str, dict[str, int]]:
+    """Per-job cardinality limits from configs/prometheus/limits.yaml, defaults applied."""
+    doc = configs_limits if configs_limits is not None else read_yaml("prometheus/limits.yaml")
+    where = "configs/prometheus/limits.yaml"
+    problems = []
+    if not isinstance(doc, dict) or not isinstance(doc.get("default"), dict):
+        raise ConfigError([f"{where}: expected a 'default' mapping of limits"])
+    for key in doc:
+        if key not in ("default", "jobs"):
+            problems.append(f"{where}: unknown key {key!r}; allowed keys are default, jobs")
+    sections = {"default": doc["default"], **{f"jobs.{j}": v for j, v in (doc.get("jobs") or {}).items()}}
+    for name, body in sections.items():
+        if not isinstance(body, dict):
+            problems.append(f"{where} {name}: expected a mapping of limits")
+            continue
+        for key, value in body.items():
+            if key not in LIMIT_KEYS:
+                problems.append(f"{where} {name}: unknown limit {key!r}; allowed are " + ", ".join(LIMIT_KEYS))
+            elif not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                problems.append(f"{where} {name}.{key}: {value!r} is not allowed; expected a positive integer")
+    if problems:
+        raise ConfigError(problems)
+    default = dict(doc["default"])
+    out = {"__default__": default}
+    for job, body in (doc.get("jobs") or {}).items():
+        out[job] = {**default, **body}
+    return out
+
+
+def _with_limits(job: dict[str, Any], table: Mapping[str, Mapping[str, int]]) -> dict[str, Any]:
+    chosen = table.get(job["job_name"], table["__default__"])
+    return {**chosen, **job}  # a limit written on the job itself wins
+
+
+def thresholds() -> dict[str, Any]:
+    doc = read_yaml("prometheus/thresholds.yaml")
+    if not isinstance(doc, dict) or not all(isinstance(v, (int, float, str)) for v in doc.values()):
+        raise ConfigError(["configs/prometheus/thresholds.yaml: expected a flat mapping of name to value"])
+    return doc
+
+
+def rule_files(runbook_base: str) -> dict[str, str]:
+    """configs/prometheus/rules/*.yml with ${threshold} and ${runbook_base} filled in."""
+    values = {**thresholds(), "runbook_base": runbook_base}
+    out = {}
+    unused = set(values) - {"runbook_base"}
+    for name, text in files_under("prometheus/rules", "*.yml").items():
+        filled, used = fill(text, values, f"configs/prometheus/rules/{name}")
+        unused -= used
+        out[name] = filled
+    if unused:
+        raise ConfigError(
+            [f"configs/prometheus/thresholds.yaml: {', '.join(sorted(unused))} not used by any rule; remove or use it"]
+        )
+    return out
+
+
+def render(
+    settings: Settings,
+    *,
+    stack_jobs: Sequence[ScrapeTarget],
+    alertmanagers: Sequence[str],
+    external_labels: Mapping[str, str],
+    extra_rule_files: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """{path relative to /etc/prometheus: text} for one Prometheus server."""
+    p = settings.prometheus
+    table = limits()
+
+    scrape_configs: list[dict[str, Any]] = [
+        {"job_name": "prometheus", "static_configs": [{"targets": [f"localhost:{endpoints.PROMETHEUS}"]}]}
+    ]
+    for job in stack_jobs:
+        entry: dict[str, Any] = {"job_name": job.job, "static_configs": [{"targets": list(job.targets)}]}
+        if job.metrics_path != "/metrics":
+            entry["metrics_path"] = job.metrics_path
+        scrape_configs.append(entry)
+    for job_name, targets in (
+        ("vega-api", p.vega_api_targets),
+        ("vega-coordinator", p.vega_coordinator_targets),
+        ("vega-database", p.vega_database_targets),
+    ):
+        if targets:
+            scrape_configs.append({"job_name": job_name, "static_configs": [{"targets": list(targets)}]})
+    scrape_configs += [dict(job) for job in p.extra_scrape_configs]
+
+    config: dict[str, Any] = {
+        "global": {
+            "scrape_interval": p.scrape_interval,
+            "scrape_timeout": p.scrape_timeout,
+            "evaluation_interval": p.evaluation_interval,
+            "external_labels": dict(external_labels),
+        },
+        "rule_files": [RULE_FILES],
+        "scrape_configs": [_with_limits(job, table) for job in scrape_configs],
+    }
+    if alertmanagers:
+        config["alerting"] = {
+            "alertmanagers": [{"api_version": "v2", "static_configs": [{"targets": list(alertmanagers)}]}]
+        }
+
+    files = {"prometheus.yml": to_yaml(config, HEADER.format(stack=settings.stack))}
+    rules = {**rule_files(p.runbook_base_url), **(extra_rule_files or {})}
+    for name, text in sorted(rules.items()):
+        files[f"rules/{name}"] = text
+    return files
+
+
+def args(settings: Settings) -> tuple[str, ...]:
+    """Command line of the Prometheus server."""
+    p = settings.prometheus
+    out = [
+        f"--config.file={CONFIG_DIR}/prometheus.yml",
+        f"--storage.tsdb.path={DATA_DIR}",
+        f"--storage.tsdb.retention.time={p.retention_time}",
+        "--web.enable-lifecycle",
+        "--enable-feature=exemplar-storage",
+    ]
+    if p.retention_size:
+        out.append(f"--storage.tsdb.retention.size={p.retention_size}")
+    return tuple(out)
