@@ -13,7 +13,7 @@ import pytest
 
 from components.settings import check_image
 from tests.conftest import ROOT, STACKS
-from tools.mockrun import SENTINEL, run_program
+from tools.mockrun import SENTINEL
 
 
 def run(cmd: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -50,14 +50,9 @@ def test_no_secret_in_the_render(tmp_path: Path, stack: str) -> None:
         "grafanaAdminPassword": "render-test-admin-password-value",
         "alertmanagerSlackApiUrl": "https://hooks.slack.com/services/T0/B0/render-test-slack-token",
     }
-    from tools import render as render_module
+    from tools.render import render
 
-    original = render_module.run_program
-    render_module.run_program = lambda s: run_program(s, secrets)  # type: ignore[assignment]
-    try:
-        counts = render_module.render(stack, tmp_path)
-    finally:
-        render_module.run_program = original  # type: ignore[assignment]
+    counts = render(stack, tmp_path, secrets)
     assert counts["secrets_masked"] >= 2
     for path in tmp_path.rglob("*"):
         if path.is_file():

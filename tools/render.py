@@ -17,6 +17,7 @@ import json
 import shutil
 import sys
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from components.platform.docker import LABEL_CONFIG_DIR, LABEL_SERVICE, SECRET_DIR
@@ -66,8 +67,10 @@ def docker_config_files(run: Run) -> dict[str, str]:
     return out
 
 
-def render(stack: str, out: Path) -> dict[str, int]:
-    run = run_program(stack)
+def render(stack: str, out: Path, overrides: Mapping[str, Any] | None = None) -> dict[str, int]:
+    """Render a committed stack into `out`; `overrides` (config key -> value) vary settings
+    the way `pulumi config set` would, e.g. for tests."""
+    run = run_program(stack, overrides)
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
