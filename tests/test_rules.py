@@ -17,7 +17,8 @@ TESTS = ROOT / "tests" / "rules"
 
 
 def rule_names(rules_dir: Path) -> tuple[set[str], set[str]]:
-    alerts, records = set(), set()
+    alerts: set[str] = set()
+    records: set[str] = set()
     for path in rules_dir.glob("*.yml"):
         for group in yaml.safe_load(path.read_text())["groups"]:
             for rule in group["rules"]:
@@ -27,7 +28,9 @@ def rule_names(rules_dir: Path) -> tuple[set[str], set[str]]:
 
 def names_under_test() -> tuple[set[str], set[str], set[str]]:
     """Alert names with a firing case, alert names with a silent case, expressions tested."""
-    firing, silent, exprs = set(), set(), set()
+    firing: set[str] = set()
+    silent: set[str] = set()
+    exprs: set[str] = set()
     for path in TESTS.glob("*.test.yml"):
         for case in yaml.safe_load(path.read_text())["tests"]:
             for test in case.get("alert_rule_test") or []:

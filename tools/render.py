@@ -16,8 +16,8 @@ import argparse
 import json
 import shutil
 import sys
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from components.platform.docker import LABEL_CONFIG_DIR, LABEL_SERVICE, SECRET_DIR
