@@ -6,10 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from components.platform.docker import DockerHost
+from components.platform.kubernetes import KubernetesCluster
 from components.settings import Settings
 
-# The kubernetes backend joins this union when it exists; every component dispatches on it.
-Platform = DockerHost
+# Every component dispatches on the platform it is given.
+Platform = DockerHost | KubernetesCluster
 
 
 @dataclass(frozen=True)
@@ -27,3 +28,9 @@ def docker_url(host: DockerHost, port: int) -> str:
     bind = host.settings.bind_address
     shown = "localhost" if bind in ("127.0.0.1", "0.0.0.0", "::", "::1") else bind
     return f"http://{shown}:{port}"
+
+
+def kubernetes_url(cluster: KubernetesCluster, service: str, in_cluster: str) -> str:
+    """The public URL when the service has an Ingress host, else its in-cluster address."""
+    host = cluster.k.hosts.get(service, "")
+    return f"https://{host}/" if host else in_cluster

@@ -11,6 +11,7 @@ problem: the key, the value (never a secret's value) and what is allowed.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import ipaddress
 import json
@@ -106,6 +107,13 @@ class DockerSettings:
 
 
 @dataclass(frozen=True)
+class RemoteWrite:
+    url: str
+    username: str
+    password: SecretStr | None
+
+
+@dataclass(frozen=True)
 class PrometheusSettings:
     scrape_interval: str
     scrape_timeout: str
@@ -117,6 +125,7 @@ class PrometheusSettings:
     retention_size: str
     runbook_base_url: str
     extra_scrape_configs: tuple[Mapping[str, Any], ...]
+    remote_write: RemoteWrite | None = None
 
 
 @dataclass(frozen=True)
@@ -168,10 +177,34 @@ class AlertmanagerSettings:
 
 
 @dataclass(frozen=True)
+class GrafanaDatabase:
+    host: str
+    name: str
+    user: str
+    password: SecretStr
+    ssl_mode: str
+
+
+@dataclass(frozen=True)
+class Oidc:
+    name: str
+    client_id: str
+    client_secret: SecretStr
+    auth_url: str
+    token_url: str
+    api_url: str
+    scopes: str
+    role_attribute_path: str
+
+
+@dataclass(frozen=True)
 class GrafanaSettings:
     admin_user: str
     admin_password: SecretStr
     root_url: str
+    database: GrafanaDatabase | None = None  # kubernetes: shared PostgreSQL
+    secret_key: SecretStr | None = None  # kubernetes: the same on every replica
+    oidc: Oidc | None = None
 
 
 @dataclass(frozen=True)
@@ -184,6 +217,58 @@ class JaegerSettings:
     storage: str
     max_traces: int
     retention: str
+    storage_urls: tuple[str, ...] = ()
+    storage_username: str = ""
+    storage_password: SecretStr | None = None
+    index_prefix: str = "vega"
+
+
+@dataclass(frozen=True)
+class WorkloadSize:
+    """Requests and limits of one kubernetes container, and its volume size if it has one."""
+
+    cpu: str
+    memory: str
+    cpu_limit: str
+    memory_limit: str
+    storage: str = ""
+
+
+@dataclass(frozen=True)
+class ObjectStorage:
+    endpoint: str
+    region: str
+    insecure: bool
+    access_key_id: SecretStr
+    secret_access_key: SecretStr
+    loki_bucket: str
+    thanos_bucket: str
+    backup_bucket: str
+
+
+@dataclass(frozen=True)
+class KubernetesSettings:
+    namespace: str
+    agents_namespace: str
+    cluster_domain: str
+    storage_class: str
+    ingress_class: str
+    ingress_controller_namespace: str
+    hosts: Mapping[str, str]  # grafana, prometheus, alertmanager, jaeger -> public host ("" = none)
+    cert_manager_issuer: str
+    ingress_tls_secret: str
+    internal_tls_secret: str
+    ca_bundle_configmap: str
+    vega_namespaces: tuple[str, ...]
+    api_server_cidrs: tuple[str, ...]
+    external_cidrs: tuple[str, ...]
+    web_username: str
+    web_password: SecretStr
+    replicas: Mapping[str, int]
+    object_storage: ObjectStorage
+    backup_schedule: str
+    object_storage_retention: str
+    sizing: Mapping[str, WorkloadSize]
 
 
 @dataclass(frozen=True)
@@ -198,6 +283,7 @@ class Settings:
     loki: LokiSettings
     jaeger: JaegerSettings
     docker: DockerSettings | None = None
+    kubernetes: KubernetesSettings | None = None
     explicit_keys: frozenset[str] = field(default_factory=frozenset)
 
 
@@ -317,9 +403,12 @@ class _Reader:
             self.problem(key, value, allowed)
             return self.schema[key].default
 
-    def choice(self, key: str, options: Iterable[str]) -> str:
+    def choice(self, key: str, options: Iterable[str], default: str | None = None) -> str:
+        """The value if it is one of options; `default` replaces the schema's default."""
         options = tuple(options)
         value = self.typed(key)
+        if default is not None and key not in self.raw:
+            value = default
         if value not in options:
             self.problem(key, value, "one of " + ", ".join(options))
             return options[0]
@@ -436,7 +525,7 @@ def _unknown_keys(where: str, mapping: Mapping[str, Any], allowed: Iterable[str]
 
 REQUIRED_IMAGES = (
     "prometheus", "alertmanager", "grafana", "loki", "alloy", "promtail", "jaeger",
-    "node_exporter", "cadvisor",
+    "node_exporter", "cadvisor", "thanos", "curl",
 )
 
 
@@ -631,16 +720,329 @@ def load_extra_scrape_configs(configs: Path, problems: list[str]) -> tuple[Mappi
 
 # --------------------------------------------------------------------------- assembly
 
-def required_secrets(platform: str) -> tuple[str, ...]:
-    """Secret keys a stack on this platform must set."""
-    return ("grafanaAdminPassword",) if platform == "kubernetes" else ()
+def missing_secret(key: str, when: str) -> str:
+    return f"{key}: required {when}; set it with `pulumi config set --secret {key} <value>`"
+
+
+REQUIRED_KUBERNETES_SECRETS = (
+    "grafanaAdminPassword", "grafanaSecretKey", "grafanaDatabasePassword", "webPassword",
+    "s3AccessKeyId", "s3SecretAccessKey",
+)
+
+
+_SECRET_REQUIRED_BY = {
+    "alertmanagerSmtpPassword": "alertmanagerSmtpUsername",
+    "jaegerStoragePassword": "jaegerStorageUsername",
+    "prometheusRemoteWritePassword": "prometheusRemoteWriteUsername",
+    "grafanaOidcClientSecret": "grafanaOidcEnabled",
+}
+
+
+def required_secrets(raw: Mapping[str, Any]) -> tuple[str, ...]:
+    """Secret keys a stack with this (non-secret) config must set."""
+    out = list(REQUIRED_KUBERNETES_SECRETS) if raw.get("platform") == "kubernetes" else []
+    for secret, trigger in _SECRET_REQUIRED_BY.items():
+        value = raw.get(trigger)
+        if value not in (None, "", False, "false"):
+            out.append(secret)
+    return tuple(out)
+
+
+KUBERNETES_WORKLOADS = (
+    "prometheus", "thanos-sidecar", "thanos-query", "thanos-store", "thanos-compact", "alertmanager",
+    "grafana", "loki-write", "loki-read", "loki-backend", "collector", "node-exporter",
+    "jaeger-collector", "jaeger-query", "backup",
+)
+_QUANTITY_CPU = re.compile(r"^([1-9]\d*m|\d+(\.\d+)?)$")
+_QUANTITY_BYTES = re.compile(r"^[1-9]\d*(Ki|Mi|Gi|Ti)$")
+_STORAGE_WORKLOADS = ("prometheus", "thanos-store", "thanos-compact", "alertmanager", "loki-write", "loki-backend")
+
+
+def load_kubernetes_sizing(configs: Path, problems: list[str]) -> dict[str, WorkloadSize]:
+    path = configs / "sizing.yaml"
+    doc = _load_yaml(path, problems) or {}
+    sizes = doc.get("kubernetes") if isinstance(doc, dict) else None
+    where = f"{_rel(path)} kubernetes"
+    if not isinstance(sizes, dict):
+        problems.append(f"{_rel(path)}: expected a mapping under 'kubernetes'")
+        return {}
+    _unknown_keys(where, sizes, KUBERNETES_WORKLOADS, problems)
+    out = {}
+    for name in KUBERNETES_WORKLOADS:
+        body = sizes.get(name)
+        if not isinstance(body, dict):
+            problems.append(f"{where}.{name}: missing; every workload needs cpu, memory, cpu_limit, memory_limit")
+            continue
+        keys = ("cpu", "memory", "cpu_limit", "memory_limit", "storage")
+        _unknown_keys(f"{where}.{name}", body, keys, problems)
+        for key in keys[:4]:
+            value = str(body.get(key, ""))
+            pattern = _QUANTITY_CPU if key.startswith("cpu") else _QUANTITY_BYTES
+            if not pattern.match(value):
+                example = "500m or 2" if key.startswith("cpu") else "512Mi or 4Gi"
+                problems.append(
+                    f"{where}.{name}.{key}: {body.get(key)!r} is not allowed; expected a quantity such as {example}"
+                )
+        storage = str(body.get("storage", ""))
+        if name in _STORAGE_WORKLOADS and not _QUANTITY_BYTES.match(storage):
+            problems.append(
+                f"{where}.{name}.storage: {body.get('storage')!r} is not allowed; expected a size such as 50Gi"
+            )
+        out[name] = WorkloadSize(
+            cpu=str(body.get("cpu")), memory=str(body.get("memory")), cpu_limit=str(body.get("cpu_limit")),
+            memory_limit=str(body.get("memory_limit")), storage=storage,
+        )
+    return out
+
+
+_MIN_REPLICAS = {
+    "prometheus": ("prometheusReplicas", 2),
+    "alertmanager": ("alertmanagerReplicas", 3),
+    "grafana": ("grafanaReplicas", 2),
+    "loki-write": ("lokiWriteReplicas", 3),
+    "loki-read": ("lokiReadReplicas", 2),
+    "loki-backend": ("lokiBackendReplicas", 2),
+    "jaeger-collector": ("jaegerCollectorReplicas", 2),
+    "jaeger-query": ("jaegerQueryReplicas", 2),
+    "thanos-query": ("thanosQueryReplicas", 2),
+}
+_K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_CRON = re.compile(r"^(\S+\s+){4}\S+$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def _kubernetes(r: _Reader, configs: Path, problems: list[str]) -> KubernetesSettings:
+    """The kubernetes-only settings; every missing or contradictory one becomes a problem."""
+
+    def name(key: str, *, required: bool = True) -> str:
+        value = str(r.typed(key) or "")
+        if (value or required) and not _K8S_NAME.match(value):
+            r.problem(key, value, "a Kubernetes name: lower-case letters, digits and -, at most 63")
+        return value
+
+    def host(key: str, *, required: bool) -> str:
+        value = str(r.typed(key) or "")
+        if required and not value:
+            r.problems.append(f"{key}: required on kubernetes (the public host name, e.g. grafana.vega.example.org)")
+        elif value and not _HOSTNAME.match(value):
+            r.problem(key, value, "a DNS host name such as grafana.vega.example.org")
+        return value
+
+    def required_secret(key: str, min_length: int = 1) -> SecretStr:
+        value = r.secret(key)
+        if value is None:
+            r.problems.append(missing_secret(key, "on kubernetes"))
+            return SecretStr("")
+        if len(value.reveal()) < min_length:
+            r.problem(key, None, f"at least {min_length} characters", secret=True)
+        return value
+
+    namespace = name("namespace")
+    agents = name("agentsNamespace")
+    if namespace and namespace == agents:
+        r.problems.append(
+            "agentsNamespace: must differ from namespace; the node agents' host access stays out of the "
+            "restricted namespace"
+        )
+    issuer = str(r.typed("certManagerIssuer") or "")
+    ingress_secret = name("ingressTlsSecret", required=False)
+    internal_secret = name("internalTlsSecret", required=False)
+    if not issuer and not (ingress_secret and internal_secret):
+        r.problems.append(
+            "certManagerIssuer: required on kubernetes unless both ingressTlsSecret and internalTlsSecret are given "
+            "(every endpoint of the stack speaks TLS)"
+        )
+    cidrs: dict[str, tuple[str, ...]] = {}
+    for key in ("apiServerCidrs", "externalCidrs"):
+        values = tuple(r.typed(key) or ())
+        if not values:
+            r.problem(key, list(values), "at least one CIDR such as 10.0.0.0/8")
+        for value in values:
+            try:
+                ipaddress.ip_network(value)
+            except ValueError:
+                r.problem(key, value, "CIDRs such as 10.0.0.0/8 or 0.0.0.0/0")
+        cidrs[key] = values
+    vega_namespaces = tuple(r.typed("vegaNamespaces") or ())
+    for value in vega_namespaces:
+        if not _K8S_NAME.match(value):
+            r.problem("vegaNamespaces", value, "Kubernetes namespace names")
+
+    replicas = {}
+    for workload, (key, minimum) in _MIN_REPLICAS.items():
+        value = r.typed(key)
+        if not isinstance(value, int) or value < minimum:
+            r.problem(key, value, f"an integer of at least {minimum} (high availability)")
+            value = minimum
+        replicas[workload] = value
+    if replicas["alertmanager"] % 2 == 0:
+        r.problem("alertmanagerReplicas", replicas["alertmanager"], "an odd number, so a partition keeps a majority")
+
+    endpoint = str(r.typed("s3Endpoint") or "")
+    if not endpoint:
+        r.problems.append("s3Endpoint: required on kubernetes (host[:port] of the S3-compatible storage)")
+    elif "://" in endpoint or not re.fullmatch(r"[A-Za-z0-9.-]+(:\d{1,5})?", endpoint):
+        r.problem("s3Endpoint", endpoint, "host[:port] without a scheme, e.g. s3.eu-west-1.amazonaws.com")
+    buckets = {}
+    for key in ("lokiBucket", "thanosBucket", "backupBucket"):
+        value = str(r.typed(key) or "")
+        if not _BUCKET.match(value):
+            r.problem(key, value, "an S3 bucket name: 3-63 lower-case letters, digits, . and -")
+        buckets[key] = value
+    if len(set(buckets.values())) != len(buckets):
+        r.problems.append("lokiBucket, thanosBucket, backupBucket: must be three different buckets")
+    storage = ObjectStorage(
+        endpoint=endpoint,
+        region=str(r.typed("s3Region") or ""),
+        insecure=bool(r.typed("s3Insecure")),
+        access_key_id=required_secret("s3AccessKeyId"),
+        secret_access_key=required_secret("s3SecretAccessKey"),
+        loki_bucket=buckets["lokiBucket"],
+        thanos_bucket=buckets["thanosBucket"],
+        backup_bucket=buckets["backupBucket"],
+    )
+    schedule = str(r.typed("backupSchedule") or "")
+    if not _CRON.match(schedule):
+        r.problem("backupSchedule", schedule, "a cron schedule of five fields, e.g. '0 2 * * *'")
+    web_user = str(r.typed("webUsername") or "")
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", web_user):
+        r.problem("webUsername", web_user, "1-64 letters, digits or . _ -")
+
+    return KubernetesSettings(
+        namespace=namespace,
+        agents_namespace=agents,
+        cluster_domain=str(r.typed("clusterDomain") or ""),
+        storage_class=name("storageClass", required=False),
+        ingress_class=name("ingressClass"),
+        ingress_controller_namespace=name("ingressControllerNamespace"),
+        hosts={
+            "grafana": host("grafanaHost", required=True),
+            "prometheus": host("prometheusHost", required=False),
+            "alertmanager": host("alertmanagerHost", required=False),
+            "jaeger": host("jaegerHost", required=False),
+        },
+        cert_manager_issuer=issuer,
+        ingress_tls_secret=ingress_secret,
+        internal_tls_secret=internal_secret,
+        ca_bundle_configmap=name("caBundleConfigMap", required=False),
+        vega_namespaces=vega_namespaces,
+        api_server_cidrs=cidrs["apiServerCidrs"],
+        external_cidrs=cidrs["externalCidrs"],
+        web_username=web_user,
+        web_password=required_secret("webPassword", 12),
+        replicas=replicas,
+        object_storage=storage,
+        backup_schedule=schedule,
+        object_storage_retention=r.duration("objectStorageRetention"),
+        sizing=load_kubernetes_sizing(configs, problems),
+    )
+
+
+def _kubernetes_grafana(r: _Reader) -> tuple[GrafanaDatabase, SecretStr, Oidc | None]:
+    db_host = str(r.typed("grafanaDatabaseHost") or "")
+    if not db_host:
+        r.problems.append("grafanaDatabaseHost: required on kubernetes (host:port of the shared PostgreSQL)")
+    else:
+        try:
+            check_target(db_host)
+        except ValueError:
+            r.problem("grafanaDatabaseHost", db_host, "host:port, e.g. postgres.db.svc:5432")
+    password = r.secret("grafanaDatabasePassword")
+    if password is None:
+        r.problems.append(missing_secret("grafanaDatabasePassword", "on kubernetes"))
+    database = GrafanaDatabase(
+        host=db_host,
+        name=str(r.typed("grafanaDatabaseName") or ""),
+        user=str(r.typed("grafanaDatabaseUser") or ""),
+        password=password or SecretStr(""),
+        ssl_mode=r.choice("grafanaDatabaseSslMode", ("verify-full", "verify-ca", "require")),
+    )
+    secret_key = r.secret("grafanaSecretKey")
+    if secret_key is None:
+        r.problems.append(missing_secret("grafanaSecretKey", "on kubernetes"))
+        secret_key = SecretStr("")
+    elif len(secret_key.reveal()) < 32:
+        r.problem("grafanaSecretKey", None, "at least 32 characters", secret=True)
+    oidc = None
+    if r.typed("grafanaOidcEnabled"):
+        fields = {}
+        for key in ("grafanaOidcClientId", "grafanaOidcAuthUrl", "grafanaOidcTokenUrl", "grafanaOidcApiUrl"):
+            value = str(r.typed(key) or "")
+            if not value:
+                r.problems.append(f"{key}: required when grafanaOidcEnabled is true")
+            elif key != "grafanaOidcClientId" and not value.startswith("https://"):
+                r.problem(key, value, "an https:// URL")
+            fields[key] = value
+        client_secret = r.secret("grafanaOidcClientSecret")
+        if client_secret is None:
+            r.problems.append(missing_secret("grafanaOidcClientSecret", "when grafanaOidcEnabled is true"))
+        oidc = Oidc(
+            name=str(r.typed("grafanaOidcName") or ""),
+            client_id=fields["grafanaOidcClientId"],
+            client_secret=client_secret or SecretStr(""),
+            auth_url=fields["grafanaOidcAuthUrl"],
+            token_url=fields["grafanaOidcTokenUrl"],
+            api_url=fields["grafanaOidcApiUrl"],
+            scopes=str(r.typed("grafanaOidcScopes") or ""),
+            role_attribute_path=str(r.typed("grafanaOidcRoleAttributePath") or ""),
+        )
+    return database, secret_key, oidc
+
+
+def _remote_write(r: _Reader) -> RemoteWrite | None:
+    url = str(r.typed("prometheusRemoteWriteUrl") or "")
+    username = str(r.typed("prometheusRemoteWriteUsername") or "")
+    password = r.secret("prometheusRemoteWritePassword")
+    if not url:
+        if username or password is not None:
+            r.problems.append("prometheusRemoteWriteUrl: required when remote-write credentials are set")
+        return None
+    if not url.startswith("https://"):
+        r.problem("prometheusRemoteWriteUrl", url, "an https:// URL")
+    if username and password is None:
+        r.problems.append(missing_secret("prometheusRemoteWritePassword", "with prometheusRemoteWriteUsername"))
+    return RemoteWrite(url=url, username=username, password=password)
+
+
+def _kubernetes_jaeger(r: _Reader, jaeger: JaegerSettings) -> JaegerSettings:
+    urls = tuple(r.typed("jaegerStorageUrls") or ())
+    if not urls:
+        r.problems.append("jaegerStorageUrls: required on kubernetes (OpenSearch/Elasticsearch URLs of trace storage)")
+    for url in urls:
+        if not re.match(r"^https?://[^\s/]+", url):
+            r.problem("jaegerStorageUrls", url, "http:// or https:// URLs")
+    username = str(r.typed("jaegerStorageUsername") or "")
+    password = r.secret("jaegerStoragePassword")
+    if username and password is None:
+        r.problems.append(missing_secret("jaegerStoragePassword", "with jaegerStorageUsername"))
+    prefix = str(r.typed("jaegerIndexPrefix") or "")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,30}", prefix):
+        r.problem("jaegerIndexPrefix", prefix, "lower-case letters, digits, _ and -, at most 31")
+    return dataclasses.replace(
+        jaeger, storage_urls=urls, storage_username=username, storage_password=password, index_prefix=prefix
+    )
 
 
 DOCKER_ONLY = {
     "bindAddress", "dockerNetwork", "dockerExternalNetworks", "grafanaPort", "prometheusPort",
     "alertmanagerPort", "lokiPort", "jaegerUiPort", "otlpGrpcPort", "otlpHttpPort",
 }
-KUBERNETES_ONLY: set[str] = set()
+KUBERNETES_ONLY = {
+    "namespace", "agentsNamespace", "clusterDomain", "storageClass", "ingressClass", "ingressControllerNamespace",
+    "grafanaHost", "prometheusHost", "alertmanagerHost", "jaegerHost", "certManagerIssuer", "ingressTlsSecret",
+    "internalTlsSecret", "caBundleConfigMap", "vegaNamespaces", "apiServerCidrs", "externalCidrs", "webUsername",
+    "webPassword", "prometheusReplicas", "alertmanagerReplicas", "grafanaReplicas", "lokiWriteReplicas",
+    "lokiReadReplicas", "lokiBackendReplicas", "jaegerCollectorReplicas", "jaegerQueryReplicas",
+    "thanosQueryReplicas", "prometheusRemoteWriteUrl", "prometheusRemoteWriteUsername",
+    "prometheusRemoteWritePassword", "s3Endpoint", "s3Region", "s3Insecure", "s3AccessKeyId", "s3SecretAccessKey",
+    "lokiBucket", "thanosBucket", "backupBucket", "backupSchedule", "objectStorageRetention", "grafanaDatabaseHost",
+    "grafanaDatabaseName", "grafanaDatabaseUser", "grafanaDatabasePassword", "grafanaDatabaseSslMode",
+    "grafanaSecretKey", "grafanaOidcEnabled", "grafanaOidcName", "grafanaOidcClientId", "grafanaOidcClientSecret",
+    "grafanaOidcAuthUrl", "grafanaOidcTokenUrl", "grafanaOidcApiUrl", "grafanaOidcScopes",
+    "grafanaOidcRoleAttributePath", "jaegerStorageUrls", "jaegerStorageUsername", "jaegerStoragePassword",
+    "jaegerIndexPrefix",
+}
 
 
 def load(
@@ -725,9 +1127,7 @@ def load(
         except ValueError:
             r.problem("alertmanagerSmtpSmarthost", smarthost, "host:port of an SMTP relay, e.g. smtp.example.org:587")
     if smtp_user and smtp_password is None:
-        r.problems.append(
-            "alertmanagerSmtpPassword: required when alertmanagerSmtpUsername is set (set it with --secret)"
-        )
+        r.problems.append(missing_secret("alertmanagerSmtpPassword", "when alertmanagerSmtpUsername is set"))
     slack_url = r.secret("alertmanagerSlackApiUrl")
     if slack_url is not None and not slack_url.reveal().startswith("https://"):
         r.problem("alertmanagerSlackApiUrl", None, "an https:// URL", secret=True)
@@ -756,10 +1156,7 @@ def load(
         if platform == "docker":
             admin_password = SecretStr("admin")  # the seed's documented dev login
         else:
-            r.problems.append(
-                "grafanaAdminPassword: required on kubernetes; set it with "
-                "`pulumi config set --secret grafanaAdminPassword <password>`"
-            )
+            r.problems.append(missing_secret("grafanaAdminPassword", "on kubernetes"))
             admin_password = SecretStr("")
     elif platform == "kubernetes" and len(admin_password.reveal()) < 12:
         r.problem("grafanaAdminPassword", None, "at least 12 characters on kubernetes", secret=True)
@@ -777,8 +1174,8 @@ def load(
         pass
 
     # ---- jaeger
-    storages = ("memory", "badger") if platform == "docker" else ("elasticsearch", "opensearch")
-    jaeger_storage = r.choice("jaegerStorage", storages) if "jaegerStorage" in raw else storages[0]
+    storages = ("memory", "badger") if platform == "docker" else ("opensearch", "elasticsearch")
+    jaeger_storage = r.choice("jaegerStorage", storages, default=storages[0])
     max_traces = int(r.typed("jaegerMaxTraces") or 0)
     if max_traces < 1000:
         r.problem("jaegerMaxTraces", max_traces, "an integer of at least 1000")
@@ -832,6 +1229,14 @@ def load(
             memory_mb=load_docker_memory(configs, file_problems),
         )
 
+    kubernetes = None
+    if platform == "kubernetes":
+        kubernetes = _kubernetes(r, configs, file_problems)
+        database, secret_key, oidc = _kubernetes_grafana(r)
+        grafana = dataclasses.replace(grafana, database=database, secret_key=secret_key, oidc=oidc)
+        prometheus = dataclasses.replace(prometheus, remote_write=_remote_write(r))
+        jaeger = _kubernetes_jaeger(r, jaeger)
+
     problems = r.problems + file_problems
     if problems:
         raise ConfigError(problems)
@@ -847,6 +1252,7 @@ def load(
         loki=LokiSettings(retention=loki_retention),
         jaeger=jaeger,
         docker=docker,
+        kubernetes=kubernetes,
         explicit_keys=explicit,
     )
 

@@ -24,9 +24,10 @@ from components.jaeger import config as jaeger_config
 from components.loki import Loki
 from components.loki import config as loki_config
 from components.platform.docker import DockerHost
+from components.platform.kubernetes import KubernetesCluster
 from components.prometheus import Prometheus
 from components.prometheus import config as prometheus_config
-from components.prometheus.config import ScrapeTarget
+from components.prometheus.config import static_job
 from components.service import ServiceArgs
 from components.settings import Settings
 
@@ -46,17 +47,19 @@ def render_docker(settings: Settings) -> Bundle:
     s = settings
     collector_port = collector_config.metrics_port(s.collector)
     jobs = [
-        ScrapeTarget("grafana", (f"grafana:{endpoints.GRAFANA}",)),
-        ScrapeTarget("loki", (f"loki:{endpoints.LOKI}",)),
-        ScrapeTarget("collector", (f"collector:{collector_port}",)),
-        ScrapeTarget("jaeger", (f"jaeger:{endpoints.JAEGER_METRICS}",)),
-        ScrapeTarget("node-exporter", (f"node-exporter:{endpoints.NODE_EXPORTER}",)),
-        ScrapeTarget("cadvisor", (f"cadvisor:{endpoints.CADVISOR}",)),
+        static_job("prometheus", (f"localhost:{endpoints.PROMETHEUS}",)),
+        static_job("grafana", (f"grafana:{endpoints.GRAFANA}",)),
+        static_job("loki", (f"loki:{endpoints.LOKI}",)),
+        static_job("collector", (f"collector:{collector_port}",)),
+        static_job("jaeger", (f"jaeger:{endpoints.JAEGER_METRICS}",)),
+        static_job("node-exporter", (f"node-exporter:{endpoints.NODE_EXPORTER}",)),
+        static_job("cadvisor", (f"cadvisor:{endpoints.CADVISOR}",)),
     ]
-    alertmanagers: tuple[str, ...] = ()
+    alerting = None
     if s.alertmanager.enabled:
-        alertmanagers = (f"alertmanager:{endpoints.ALERTMANAGER}",)
-        jobs.insert(0, ScrapeTarget("alertmanager", alertmanagers))
+        am = f"alertmanager:{endpoints.ALERTMANAGER}"
+        jobs.insert(1, static_job("alertmanager", (am,)))
+        alerting = {"alertmanagers": [{"api_version": "v2", "static_configs": [{"targets": [am]}]}]}
 
     assert s.docker is not None
     urls = {
@@ -72,7 +75,7 @@ def render_docker(settings: Settings) -> Bundle:
         "prometheus": prometheus_config.render(
             s,
             stack_jobs=jobs,
-            alertmanagers=alertmanagers,
+            alerting=alerting,
             external_labels={"environment": s.stack, "platform": "docker"},
         ),
         "grafana": grafana_config.render(s, urls=urls, root_url=root_url),
@@ -85,8 +88,31 @@ def render_docker(settings: Settings) -> Bundle:
     return Bundle(files)
 
 
+def render_kubernetes(settings: Settings) -> Bundle:
+    """The config files of the kubernetes platform: services find each other by Service DNS
+    name and speak TLS."""
+    from components.collector import kubernetes as collector_k8s
+    from components.exporters import kubernetes as exporters_k8s
+    from components.grafana import kubernetes as grafana_k8s
+    from components.jaeger import kubernetes as jaeger_k8s
+    from components.loki import kubernetes as loki_k8s
+    from components.prometheus import kubernetes as prometheus_k8s
+
+    files = {
+        "prometheus": prometheus_k8s.render(settings),
+        "grafana": grafana_k8s.render(settings),
+        "loki": loki_k8s.render(settings),
+        "collector": collector_k8s.render(settings),
+        "jaeger": jaeger_k8s.render(settings),
+        "node_exporter": exporters_k8s.render(settings),
+    }
+    if settings.alertmanager.enabled:
+        files["alertmanager"] = alertmanager_config.render(settings.alertmanager)
+    return Bundle(files)
+
+
 def render(settings: Settings) -> Bundle:
-    return render_docker(settings)
+    return render_docker(settings) if settings.platform == "docker" else render_kubernetes(settings)
 
 
 class ObservabilityStack(pulumi.ComponentResource):
@@ -98,8 +124,11 @@ class ObservabilityStack(pulumi.ComponentResource):
         bundle = render(settings)  # before anything is declared: a bad file changes nothing
         super().__init__("vega:stack:ObservabilityStack", name, None, opts)
 
-        assert settings.docker is not None
-        platform = DockerHost(name, settings.docker, settings.stack, self)
+        platform: DockerHost | KubernetesCluster
+        if settings.docker is not None:
+            platform = DockerHost(name, settings.docker, settings.stack, self)
+        else:
+            platform = KubernetesCluster(name, settings, self)
 
         def args(service: str) -> ServiceArgs:
             return ServiceArgs(settings=settings, files=bundle[service], platform=platform)
@@ -116,7 +145,17 @@ class ObservabilityStack(pulumi.ComponentResource):
         self.grafana = Grafana(f"{name}-grafana", args("grafana"), child)
         self.collector = LogCollector(f"{name}-collector", args("collector"), child)
         self.node_exporter = NodeExporter(f"{name}-node-exporter", args("node_exporter"), child)
-        self.cadvisor = Cadvisor(f"{name}-cadvisor", args("cadvisor"), child)
+        if isinstance(platform, DockerHost):
+            self.cadvisor = Cadvisor(f"{name}-cadvisor", args("cadvisor"), child)
+        else:
+            # On kubernetes the kubelet serves cAdvisor's metrics; Prometheus scrapes it.
+            from components.backup import Backups
+            from components.platform.edge import Edge
+            from components.thanos import Thanos
+
+            self.thanos = Thanos(f"{name}-thanos", settings, platform, child)
+            self.edge = Edge(f"{name}-edge", settings, platform, child)
+            self.backups = Backups(f"{name}-backups", settings, platform, child)
 
         self.urls = {
             "grafana": self.grafana.url,

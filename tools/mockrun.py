@@ -80,17 +80,17 @@ def stack_config(stack: str, overrides: Mapping[str, Any] | None = None) -> tupl
         raw[name] = value
     schema = load_schema()
     secret_keys = [name for name, spec in schema.items() if spec.secret]
-    platform = str(raw.get("platform", schema["platform"].default))
-    for name in secret_keys:
-        # A secret the stack file holds (encrypted) or the platform requires gets a
-        # sentinel; an optional secret the stack leaves unset stays unset, as under the CLI.
-        if isinstance(raw.get(name), dict) or name in required_secrets(platform):
-            raw[name] = sentinel(name)
     for name, value in (overrides or {}).items():
         if value is None:
             raw.pop(name, None)
         else:
             raw[name] = value
+    needed = required_secrets(raw)
+    for name in secret_keys:
+        # A secret the stack file holds (encrypted) or its settings require gets a sentinel;
+        # an optional secret the stack leaves unset stays unset, as under the CLI.
+        if isinstance(raw.get(name), dict) or (name in needed and name not in raw):
+            raw[name] = sentinel(name)
     config: dict[str, str] = {}
     for name, value in raw.items():
         full = name if ":" in name else f"{PROJECT}:{name}"
@@ -127,7 +127,7 @@ class _Monitor(pulumi_mocks.MockMonitor):
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             self.names[response.urn] = request.name
-            inputs = rpc.deserialize_properties(request.object)
+            inputs = _whole_numbers(rpc.deserialize_properties(request.object))
             self.run.resources.append(
                 Resource(
                     type=request.type,
@@ -139,6 +139,18 @@ class _Monitor(pulumi_mocks.MockMonitor):
                 )
             )
         return response
+
+
+def _whole_numbers(value: Any) -> Any:
+    """Pulumi's wire format carries every number as a float; give integers back their type,
+    as the engine does for the providers (replicas: 2, not 2.0)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers(v) for v in value]
+    return value
 
 
 def _unwrap(value: Any) -> Any:

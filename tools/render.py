@@ -20,7 +20,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from components.platform.docker import LABEL_CONFIG_DIR, LABEL_SERVICE, SECRET_DIR
+from components.platform.kubernetes import ANNOTATION_CONFIG_DIR, ANNOTATION_RENDER_VISIBLE, ANNOTATION_SERVICE
 from tools.mockrun import MARKER, Resource, Run, mask, run_program, unwrap
 
 
@@ -67,6 +70,59 @@ def docker_config_files(run: Run) -> dict[str, str]:
     return out
 
 
+def _manifest(run: Run, resource: Resource) -> dict[str, Any]:
+    """A kubernetes object as it would be applied; Secret values masked unless the Secret
+    names them render-visible (web configs that hold only bcrypt hashes and paths)."""
+    doc = mask(resource.inputs, run.secrets)
+    if doc.get("kind") == "Secret":
+        annotations = (doc.get("metadata") or {}).get("annotations") or {}
+        visible = set(filter(None, str(annotations.get(ANNOTATION_RENDER_VISIBLE, "")).split(",")))
+        for field in ("stringData", "data"):
+            values = unwrap(doc.get(field) or {})
+            if values:
+                doc[field] = {key: (value if key in visible else MARKER) for key, value in values.items()}
+    return doc
+
+
+def kubernetes_objects(run: Run) -> list[dict[str, Any]]:
+    return [_manifest(run, r) for r in run.resources if r.custom and r.type.startswith("kubernetes:")]
+
+
+def manifest_files(objects: list[dict[str, Any]]) -> dict[str, str]:
+    out = {}
+    for doc in objects:
+        meta = doc.get("metadata") or {}
+        scope = meta.get("namespace") or "cluster"
+        rel = f"manifests/{scope}_{str(doc.get('kind', '')).lower()}_{meta.get('name', '')}.yaml"
+        if rel in out:
+            raise SystemExit(f"render: two objects would be written to {rel}")
+        out[rel] = yaml.safe_dump(doc, sort_keys=True, default_flow_style=False)
+    return out
+
+
+def kubernetes_config_files(objects: list[dict[str, Any]]) -> dict[str, str]:
+    """{config/<service>/<path>: text} from the ConfigMaps and Secrets mounted as config."""
+    out: dict[str, str] = {}
+    for doc in objects:
+        meta = doc.get("metadata") or {}
+        annotations = meta.get("annotations") or {}
+        service, mount = annotations.get(ANNOTATION_SERVICE), annotations.get(ANNOTATION_CONFIG_DIR)
+        if doc.get("kind") not in ("ConfigMap", "Secret") or not service or not mount:
+            continue
+        values = doc.get("data") if doc.get("kind") == "ConfigMap" else doc.get("stringData")
+        root = config_root(service, mount)
+        for key, text in (values or {}).items():
+            path = f"{mount}/{key.replace('__', '/')}"
+            rel = path[len(root) + 1 :] if path.startswith(root + "/") else path.lstrip("/")
+            out[f"config/{service}/{rel}"] = str(text)
+    return out
+
+
+def config_root(service: str, mount: str) -> str:
+    """The service's config directory: a Secret mounted at <dir>/secrets keeps that prefix."""
+    return mount[: -len("/secrets")] if mount.endswith("/secrets") else mount
+
+
 def render(stack: str, out: Path, overrides: Mapping[str, Any] | None = None) -> dict[str, int]:
     """Render a committed stack into `out`; `overrides` (config key -> value) vary settings
     the way `pulumi config set` would, e.g. for tests."""
@@ -76,6 +132,9 @@ def render(stack: str, out: Path, overrides: Mapping[str, Any] | None = None) ->
     out.mkdir(parents=True)
     files: dict[str, str] = {"resources.json": json.dumps(resources_document(run), indent=2, sort_keys=True) + "\n"}
     files.update(docker_config_files(run))
+    objects = kubernetes_objects(run)
+    files.update(manifest_files(objects))
+    files.update(kubernetes_config_files(objects))
     for rel, text in files.items():
         path = out / rel
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ from components import endpoints
 from components.alertmanager import config
 from components.platform.docker import DockerHost
 from components.platform.spec import ContainerSpec, PortSpec
-from components.service import ServiceArgs, docker_url
+from components.service import ServiceArgs, docker_url, kubernetes_url
 
 
 class Alertmanager(pulumi.ComponentResource):
@@ -36,4 +36,10 @@ class Alertmanager(pulumi.ComponentResource):
             )
             self.container = host.run(name, spec, self)
             self.url = pulumi.Output.from_input(url)
+        else:
+            from components.alertmanager import kubernetes
+
+            kubernetes.deploy(name, s, dict(args.files), host, self)
+            in_cluster = f"https://alertmanager.{host.ns}.svc:{endpoints.ALERTMANAGER}"
+            self.url = pulumi.Output.from_input(kubernetes_url(host, "alertmanager", in_cluster))
         self.register_outputs({"url": self.url})

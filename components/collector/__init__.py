@@ -41,4 +41,8 @@ class LogCollector(pulumi.ComponentResource):
                 health_path="/-/ready" if s.collector == "alloy" else "/ready",
             )
             self.container = host.run(name, spec, self)
+        else:
+            from components.collector import kubernetes
+
+            kubernetes.deploy(name, s, dict(args.files), host, self)
         self.register_outputs({"kind": self.kind})

@@ -49,6 +49,10 @@ class NodeExporter(pulumi.ComponentResource):
                 health_path="/",
             )
             self.container = host.run(name, spec, self)
+        else:
+            from components.exporters import kubernetes
+
+            kubernetes.deploy(name, s, dict(args.files), host, self)
         self.register_outputs({})
 
 

@@ -8,7 +8,7 @@ from components import endpoints
 from components.grafana import config
 from components.platform.docker import DockerHost
 from components.platform.spec import ContainerSpec, PortSpec
-from components.service import ServiceArgs, docker_url
+from components.service import ServiceArgs, docker_url, kubernetes_url
 
 
 class Grafana(pulumi.ComponentResource):
@@ -36,4 +36,10 @@ class Grafana(pulumi.ComponentResource):
             )
             self.container = host.run(name, spec, self)
             self.url = pulumi.Output.from_input(docker_url(host, s.docker.ports.grafana))
+        else:
+            from components.grafana import kubernetes
+
+            kubernetes.deploy(name, s, dict(args.files), host, self)
+            in_cluster = f"https://grafana.{host.ns}.svc:{endpoints.GRAFANA}"
+            self.url = pulumi.Output.from_input(kubernetes_url(host, "grafana", in_cluster))
         self.register_outputs({"url": self.url})

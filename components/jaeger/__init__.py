@@ -8,7 +8,7 @@ from components import endpoints
 from components.jaeger import config
 from components.platform.docker import DockerHost
 from components.platform.spec import ContainerSpec, PortSpec
-from components.service import ServiceArgs, docker_url
+from components.service import ServiceArgs, docker_url, kubernetes_url
 
 
 class Jaeger(pulumi.ComponentResource):
@@ -43,4 +43,12 @@ class Jaeger(pulumi.ComponentResource):
             self.url = pulumi.Output.from_input(docker_url(host, ports.jaeger_ui))
             self.otlp_grpc = pulumi.Output.from_input(docker_url(host, ports.otlp_grpc))
             self.otlp_http = pulumi.Output.from_input(docker_url(host, ports.otlp_http))
+        else:
+            from components.jaeger import kubernetes
+
+            kubernetes.deploy(name, s, dict(args.files), host, self)
+            urls = kubernetes.in_cluster_urls(s)
+            self.url = pulumi.Output.from_input(kubernetes_url(host, "jaeger", urls["query"]))
+            self.otlp_grpc = pulumi.Output.from_input(urls["otlp_grpc"])
+            self.otlp_http = pulumi.Output.from_input(urls["otlp_http"])
         self.register_outputs({"url": self.url, "otlp_grpc": self.otlp_grpc, "otlp_http": self.otlp_http})

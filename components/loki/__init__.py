@@ -35,4 +35,11 @@ class Loki(pulumi.ComponentResource):
             )
             self.container = host.run(name, spec, self)
             self.url = pulumi.Output.from_input(docker_url(host, s.docker.ports.loki))
+        else:
+            from components.loki import kubernetes
+
+            assert s.kubernetes is not None
+            kubernetes.deploy(name, s, dict(args.files), host, self)
+            # In-cluster only: Grafana queries the read target; Loki has no Ingress.
+            self.url = pulumi.Output.from_input(kubernetes.query_url(s.kubernetes))
         self.register_outputs({"url": self.url})

@@ -8,7 +8,7 @@ from components import endpoints
 from components.platform.docker import DockerHost
 from components.platform.spec import ContainerSpec, PortSpec
 from components.prometheus import config
-from components.service import ServiceArgs, docker_url
+from components.service import ServiceArgs, docker_url, kubernetes_url
 
 
 class Prometheus(pulumi.ComponentResource):
@@ -34,4 +34,10 @@ class Prometheus(pulumi.ComponentResource):
             )
             self.container = host.run(name, spec, self, external_networks=True)
             self.url = pulumi.Output.from_input(docker_url(host, s.docker.ports.prometheus))
+        else:
+            from components.prometheus import kubernetes
+
+            kubernetes.deploy(name, s, dict(args.files), host, self)
+            in_cluster = f"https://prometheus.{host.ns}.svc:{endpoints.PROMETHEUS}"
+            self.url = pulumi.Output.from_input(kubernetes_url(host, "prometheus", in_cluster))
         self.register_outputs({"url": self.url})

@@ -7,10 +7,8 @@ promtool and what the container receives.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from components import endpoints
 from components.content import files_under, fill, read_yaml, to_yaml
 from components.settings import ConfigError, Settings
 
@@ -24,15 +22,6 @@ LIMIT_KEYS = ("sample_limit", "label_limit", "label_name_length_limit", "label_v
 HEADER = """\
 Rendered by vega-observability from Pulumi.{stack}.yaml and configs/prometheus/.
 Do not edit here: change the stack config or configs/, then `pulumi up`."""
-
-
-@dataclass(frozen=True)
-class ScrapeTarget:
-    """One of the stack's own scrape jobs."""
-
-    job: str
-    targets: tuple[str, ...]
-    metrics_path: str = "/metrics"
 
 
 def limits(configs_limits: Mapping[str, Any] | None = None) -> dict[str, dict[str, int]]:
@@ -92,33 +81,39 @@ def rule_files(runbook_base: str) -> dict[str, str]:
     return out
 
 
+def static_job(job: str, targets: Sequence[str], metrics_path: str = "/metrics") -> dict[str, Any]:
+    entry: dict[str, Any] = {"job_name": job, "static_configs": [{"targets": list(targets)}]}
+    if metrics_path != "/metrics":
+        entry["metrics_path"] = metrics_path
+    return entry
+
+
 def render(
     settings: Settings,
     *,
-    stack_jobs: Sequence[ScrapeTarget],
-    alertmanagers: Sequence[str],
+    stack_jobs: Sequence[Mapping[str, Any]],
+    alerting: Mapping[str, Any] | None,
     external_labels: Mapping[str, str],
+    remote_write: Sequence[Mapping[str, Any]] = (),
     extra_rule_files: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """{path relative to /etc/prometheus: text} for one Prometheus server."""
+    """{path relative to /etc/prometheus: text} for one Prometheus server.
+
+    `stack_jobs` are the scrape jobs of the stack's own services (they differ by platform);
+    the Vega jobs, the extra jobs of configs/prometheus/scrape_configs/ and the cardinality
+    limits are added here.
+    """
     p = settings.prometheus
     table = limits()
 
-    scrape_configs: list[dict[str, Any]] = [
-        {"job_name": "prometheus", "static_configs": [{"targets": [f"localhost:{endpoints.PROMETHEUS}"]}]}
-    ]
-    for job in stack_jobs:
-        entry: dict[str, Any] = {"job_name": job.job, "static_configs": [{"targets": list(job.targets)}]}
-        if job.metrics_path != "/metrics":
-            entry["metrics_path"] = job.metrics_path
-        scrape_configs.append(entry)
+    scrape_configs: list[dict[str, Any]] = [dict(job) for job in stack_jobs]
     for job_name, targets in (
         ("vega-api", p.vega_api_targets),
         ("vega-coordinator", p.vega_coordinator_targets),
         ("vega-database", p.vega_database_targets),
     ):
         if targets:
-            scrape_configs.append({"job_name": job_name, "static_configs": [{"targets": list(targets)}]})
+            scrape_configs.append(static_job(job_name, targets))
     scrape_configs += [dict(job) for job in p.extra_scrape_configs]
 
     config: dict[str, Any] = {
@@ -131,10 +126,10 @@ def render(
         "rule_files": [RULE_FILES],
         "scrape_configs": [_with_limits(job, table) for job in scrape_configs],
     }
-    if alertmanagers:
-        config["alerting"] = {
-            "alertmanagers": [{"api_version": "v2", "static_configs": [{"targets": list(alertmanagers)}]}]
-        }
+    if alerting:
+        config["alerting"] = dict(alerting)
+    if remote_write:
+        config["remote_write"] = [dict(r) for r in remote_write]
 
     files = {"prometheus.yml": to_yaml(config, HEADER.format(stack=settings.stack))}
     rules = {**rule_files(p.runbook_base_url), **(extra_rule_files or {})}

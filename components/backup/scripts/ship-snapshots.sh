@@ -1,0 +1,23 @@
+#!/bin/sh
+# Sidecar of each Prometheus replica: uploads every finished snapshot under
+# $DATA_DIR/snapshots/ to s3://$S3_BUCKET/prometheus/$POD_NAME/<snapshot>/ and deletes it
+# locally once every file is stored. A failed upload is retried on the next pass.
+set -u
+. /scripts/s3.sh
+while true; do
+  for snapshot in "$DATA_DIR"/snapshots/*/; do
+    [ -d "$snapshot" ] || continue
+    name=$(basename "$snapshot")
+    ok=1
+    for file in $(cd "$snapshot" && find . -type f | sed 's|^\./||'); do
+      s3_upload "$snapshot/$file" "prometheus/${POD_NAME}/${name}/${file}" || { ok=0; break; }
+    done
+    if [ "$ok" = 1 ]; then
+      rm -rf "$snapshot"
+      echo "shipped snapshot ${name}"
+    else
+      echo "upload of snapshot ${name} failed; retrying later" >&2
+    fi
+  done
+  sleep 60
+done

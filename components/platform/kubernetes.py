@@ -1,0 +1,582 @@
+"""Kubernetes backend: namespaces, internal TLS, and builders for hardened workloads.
+
+Every pod the stack runs gets the same hardening from here: non-root, read-only root file
+system, no privilege escalation, all capabilities dropped, RuntimeDefault seccomp, no service
+account token unless the pod talks to the API, requests and limits, probes, and spread across
+nodes. Services build their StatefulSets, Deployments and DaemonSets from these pieces; what
+differs for real (clustering, storage, sidecars) stays in each service's kubernetes.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.settings import KubernetesSettings, SecretStr, Settings, WorkloadSize
+
+PART_OF = "vega-observability"
+LABEL_NAME = "app.kubernetes.io/name"
+LABEL_COMPONENT = "app.kubernetes.io/component"
+LABEL_PART_OF = "app.kubernetes.io/part-of"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+# Where a ConfigMap's files land (relative paths) so the offline render can rebuild the tree.
+ANNOTATION_CONFIG_DIR = "vega-observability/config-dir"
+ANNOTATION_SERVICE = "vega-observability/service"
+ANNOTATION_RENDER_VISIBLE = "vega-observability/render-visible"
+
+TLS_DIR = "/etc/tls/internal"  # tls.crt, tls.key, ca.crt of the internal certificate
+CA_FILE = "/etc/tls/ca/ca.crt"  # the CA of the internal certificate: clients verify the stack's services with it
+# CAs for external endpoints (S3, PostgreSQL, OpenSearch, SMTP, webhooks), only when the user
+# provides them (caBundleConfigMap); otherwise the image's system roots verify those.
+EXTERNAL_CA_FILE = "/etc/tls/external-ca/ca.crt"
+INTERNAL_TLS_SECRET = "vega-internal-tls"
+S3_SECRET = "s3-credentials"  # keys: access_key_id, secret_access_key
+READ = ["get", "list", "watch"]
+
+
+# The app a component belongs to (the `job` label Prometheus gives its metrics).
+APP_NAMES = {
+    "loki-write": "loki", "loki-read": "loki", "loki-backend": "loki",
+    "jaeger-collector": "jaeger", "jaeger-query": "jaeger",
+}
+
+
+def labels(component: str, name: str | None = None) -> dict[str, str]:
+    return {
+        LABEL_NAME: name or APP_NAMES.get(component, component),
+        LABEL_COMPONENT: component,
+        LABEL_PART_OF: PART_OF,
+        LABEL_MANAGED_BY: "pulumi",
+    }
+
+
+def selector(component: str) -> dict[str, str]:
+    return {LABEL_COMPONENT: component, LABEL_PART_OF: PART_OF}
+
+
+def logical(opts: pulumi.ResourceOptions, suffix: str) -> str:
+    """Pulumi name of a child: its component's name, then what it is (Pulumi names must be
+    unique per type; the component prefix keeps them apart and shows the owner)."""
+    parent = opts.parent
+    return f"{parent.pulumi_resource_name}-{suffix}" if parent is not None else suffix
+
+
+def checksum(files: Mapping[str, str]) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        digest.update(path.encode())
+        digest.update(b"\0")
+        digest.update(files[path].encode())
+    return digest.hexdigest()[:16]
+
+
+def config_key(path: str) -> str:
+    """ConfigMap keys cannot hold '/'; files keep their tree through volume items."""
+    return path.replace("/", "__")
+
+
+@dataclass(frozen=True)
+class Mounted:
+    """A volume and where a container mounts it."""
+
+    volume: dict[str, Any]
+    mount: dict[str, Any]
+
+
+class KubernetesCluster:
+    """The cluster side shared by every service."""
+
+    def __init__(self, name: str, settings: Settings, parent: pulumi.Resource):
+        assert settings.kubernetes is not None
+        self.settings = settings
+        self.k: KubernetesSettings = settings.kubernetes
+        self.ns = self.k.namespace
+        self.agents_ns = self.k.agents_namespace
+        child = pulumi.ResourceOptions(parent=parent)
+
+        self.namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata={
+                "name": self.ns,
+                "labels": {
+                    **labels("namespace", PART_OF),
+                    "pod-security.kubernetes.io/enforce": "restricted",
+                    "pod-security.kubernetes.io/enforce-version": "latest",
+                    "pod-security.kubernetes.io/audit": "restricted",
+                    "pod-security.kubernetes.io/warn": "restricted",
+                },
+            },
+            opts=child,
+        )
+        # The node agents read host files: the one exception to the restricted profile,
+        # kept in a namespace of its own so it cannot spread to the services.
+        self.agents_namespace = k8s.core.v1.Namespace(
+            f"{name}-agents-namespace",
+            metadata={
+                "name": self.agents_ns,
+                "labels": {
+                    **labels("namespace", PART_OF),
+                    "pod-security.kubernetes.io/enforce": "privileged",
+                    "pod-security.kubernetes.io/audit": "restricted",
+                    "pod-security.kubernetes.io/warn": "restricted",
+                },
+            },
+            opts=child,
+        )
+        self.in_ns = pulumi.ResourceOptions(parent=parent, depends_on=[self.namespace])
+        self.in_agents_ns = pulumi.ResourceOptions(parent=parent, depends_on=[self.agents_namespace])
+
+        # The object-storage keys, for the containers that take them from the environment.
+        storage = self.k.object_storage
+        k8s.core.v1.Secret(
+            f"{name}-s3-credentials",
+            metadata={"name": S3_SECRET, "namespace": self.ns, "labels": labels("object-storage")},
+            type="Opaque",
+            string_data={
+                "access_key_id": pulumi.Output.secret(storage.access_key_id.reveal()),
+                "secret_access_key": pulumi.Output.secret(storage.secret_access_key.reveal()),
+            },
+            opts=self.in_ns,
+        )
+
+        self.internal_tls_secret = self.k.internal_tls_secret or INTERNAL_TLS_SECRET
+        self.agents_tls_secret = self.k.internal_tls_secret or INTERNAL_TLS_SECRET
+        if not self.k.internal_tls_secret:
+            for namespace, opts in ((self.ns, self.in_ns), (self.agents_ns, self.in_agents_ns)):
+                k8s.apiextensions.CustomResource(
+                    f"{name}-internal-certificate" + ("" if namespace == self.ns else "-agents"),
+                    api_version="cert-manager.io/v1",
+                    kind="Certificate",
+                    metadata={"name": INTERNAL_TLS_SECRET, "namespace": namespace, "labels": labels("tls")},
+                    spec={
+                        "secretName": INTERNAL_TLS_SECRET,
+                        "issuerRef": {"kind": "ClusterIssuer", "name": self.k.cert_manager_issuer},
+                        "commonName": f"{PART_OF}.{namespace}.svc",
+                        # The agents' pods are scraped under the name every stack endpoint
+                        # is verified with (see topology.tls_server_name), so it is in both.
+                        "dnsNames": [*self.internal_dns_names(namespace), f"metrics.{self.ns}.svc"],
+                        "duration": "2160h",
+                        "renewBefore": "360h",
+                        "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+                        "usages": ["server auth", "client auth"],
+                    },
+                    opts=opts,
+                )
+
+    # ---- naming and addresses
+
+    def internal_dns_names(self, namespace: str) -> list[str]:
+        domain = self.k.cluster_domain
+        names = []
+        for suffix in (f"{namespace}.svc", f"{namespace}.svc.{domain}"):
+            names += [f"*.{suffix}", f"*.*.{suffix}"]
+        names += ["localhost"]
+        return names
+
+    def host(self, service: str, namespace: str | None = None) -> str:
+        """In-cluster DNS name of a Service."""
+        return f"{service}.{namespace or self.ns}.svc"
+
+    def pod_host(self, pod: str, headless: str) -> str:
+        return f"{pod}.{headless}.{self.ns}.svc"
+
+    # ---- building blocks
+
+    def size(self, workload: str) -> WorkloadSize:
+        return self.k.sizing[workload]
+
+    def resources(self, workload: str) -> dict[str, Any]:
+        size = self.size(workload)
+        return {
+            "requests": {"cpu": size.cpu, "memory": size.memory},
+            "limits": {"cpu": size.cpu_limit, "memory": size.memory_limit},
+        }
+
+    def config_map(
+        self,
+        name: str,
+        component: str,
+        files: Mapping[str, str],
+        mount_path: str,
+        opts: pulumi.ResourceOptions,
+        *,
+        namespace: str | None = None,
+        service: str | None = None,
+    ) -> Mounted:
+        """A ConfigMap of `files` (relative paths) mounted read-only at mount_path."""
+        k8s.core.v1.ConfigMap(
+            f"{name}-config",
+            metadata={
+                "name": f"{name}-config",
+                "namespace": namespace or self.ns,
+                "labels": labels(component),
+                "annotations": {ANNOTATION_CONFIG_DIR: mount_path, ANNOTATION_SERVICE: service or component},
+            },
+            data={config_key(path): text for path, text in sorted(files.items())},
+            opts=opts,
+        )
+        volume = {
+            "name": "config",
+            "configMap": {
+                "name": f"{name}-config",
+                "items": [{"key": config_key(p), "path": p} for p in sorted(files)],
+            },
+        }
+        return Mounted(volume, {"name": "config", "mountPath": mount_path, "readOnly": True})
+
+    def secret(
+        self,
+        name: str,
+        component: str,
+        files: Mapping[str, SecretStr | pulumi.Output[str]],
+        mount_path: str,
+        opts: pulumi.ResourceOptions,
+        *,
+        namespace: str | None = None,
+        volume_name: str = "secrets",
+        service: str | None = None,
+        render_visible: Sequence[str] = (),
+    ) -> Mounted:
+        """A Secret of `files` mounted read-only (mode 0440) at mount_path.
+
+        `render_visible` names files whose content is no secret (e.g. a web config holding
+        only a bcrypt hash), which the offline render may show so validators can read them.
+        """
+        data: dict[str, Any] = {}
+        for path, value in sorted(files.items()):
+            text = value.reveal() if isinstance(value, SecretStr) else value
+            data[config_key(path)] = pulumi.Output.secret(text)
+        k8s.core.v1.Secret(
+            f"{name}-secret",
+            metadata={
+                "name": f"{name}-secret",
+                "namespace": namespace or self.ns,
+                "labels": labels(component),
+                "annotations": {
+                    ANNOTATION_CONFIG_DIR: mount_path,
+                    ANNOTATION_SERVICE: service or component,
+                    ANNOTATION_RENDER_VISIBLE: ",".join(config_key(p) for p in render_visible),
+                },
+            },
+            type="Opaque",
+            string_data=data,
+            opts=opts,
+        )
+        volume = {
+            "name": volume_name,
+            "secret": {
+                "secretName": f"{name}-secret",
+                "defaultMode": 0o440,
+                "items": [{"key": config_key(p), "path": p} for p in sorted(files)],
+            },
+        }
+        return Mounted(volume, {"name": volume_name, "mountPath": mount_path, "readOnly": True})
+
+    def external_ca(self) -> str | None:
+        """The CA file for external endpoints, or None to use the image's system roots."""
+        return EXTERNAL_CA_FILE if self.k.ca_bundle_configmap else None
+
+    def tls(self, *, namespace: str | None = None) -> list[Mounted]:
+        """The internal certificate (tls.crt, tls.key, ca.crt), its CA at CA_FILE, and the
+        user's CA bundle for external endpoints when one is configured."""
+        secret = self.agents_tls_secret if namespace == self.agents_ns else self.internal_tls_secret
+        mounted = [
+            Mounted(
+                {"name": "tls", "secret": {"secretName": secret, "defaultMode": 0o440}},
+                {"name": "tls", "mountPath": TLS_DIR, "readOnly": True},
+            )
+        ]
+        mounted.append(
+            Mounted(
+                {"name": "ca", "secret": {"secretName": secret, "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                {"name": "ca", "mountPath": "/etc/tls/ca", "readOnly": True},
+            )
+        )
+        # The node agents talk to no external endpoint, and the ConfigMap lives in the
+        # services' namespace only.
+        if self.k.ca_bundle_configmap and namespace != self.agents_ns:
+            mounted.append(
+                Mounted(
+                    {
+                        "name": "external-ca",
+                        "configMap": {
+                            "name": self.k.ca_bundle_configmap,
+                            "items": [{"key": "ca.crt", "path": "ca.crt"}],
+                        },
+                    },
+                    {"name": "external-ca", "mountPath": "/etc/tls/external-ca", "readOnly": True},
+                )
+            )
+        return mounted
+
+    @staticmethod
+    def s3_env() -> list[dict[str, Any]]:
+        """AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY from the stack's S3 Secret."""
+        return [
+            {"name": var, "valueFrom": {"secretKeyRef": {"name": S3_SECRET, "key": key}}}
+            for var, key in (("AWS_ACCESS_KEY_ID", "access_key_id"), ("AWS_SECRET_ACCESS_KEY", "secret_access_key"))
+        ]
+
+    @staticmethod
+    def empty_dir(name: str, path: str, size: str = "256Mi") -> Mounted:
+        return Mounted({"name": name, "emptyDir": {"sizeLimit": size}}, {"name": name, "mountPath": path})
+
+    def container(
+        self,
+        name: str,
+        image: str,
+        workload: str,
+        *,
+        args: Sequence[str] = (),
+        ports: Mapping[str, int] | None = None,
+        mounts: Sequence[Mounted] = (),
+        env: Sequence[dict[str, Any]] = (),
+        probe: dict[str, Any] | None = None,
+        run_as_user: int | None = None,
+        command: Sequence[str] = (),
+    ) -> dict[str, Any]:
+        """A hardened container; `probe` is the handler used for startup, readiness and liveness."""
+        body: dict[str, Any] = {
+            "name": name,
+            "image": image,
+            "imagePullPolicy": "IfNotPresent",
+            "resources": self.resources(workload),
+            "securityContext": {
+                "allowPrivilegeEscalation": False,
+                "readOnlyRootFilesystem": True,
+                "runAsNonRoot": True,
+                "capabilities": {"drop": ["ALL"]},
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "volumeMounts": [m.mount for m in mounts],
+        }
+        if run_as_user is not None:
+            body["securityContext"]["runAsUser"] = run_as_user
+            body["securityContext"]["runAsGroup"] = run_as_user
+        if command:
+            body["command"] = list(command)
+        if args:
+            body["args"] = list(args)
+        if ports:
+            body["ports"] = [{"name": n, "containerPort": p, "protocol": "TCP"} for n, p in ports.items()]
+        if env:
+            body["env"] = list(env)
+        if probe:
+            body["startupProbe"] = {**probe, "periodSeconds": 10, "failureThreshold": 30, "timeoutSeconds": 5}
+            body["readinessProbe"] = {**probe, "periodSeconds": 10, "failureThreshold": 3, "timeoutSeconds": 5}
+            body["livenessProbe"] = {**probe, "periodSeconds": 20, "failureThreshold": 6, "timeoutSeconds": 5}
+        return body
+
+    @staticmethod
+    def http_probe(path: str, port: str, *, tls: bool = True) -> dict[str, Any]:
+        return {"httpGet": {"path": path, "port": port, "scheme": "HTTPS" if tls else "HTTP"}}
+
+    @staticmethod
+    def tcp_probe(port: str) -> dict[str, Any]:
+        return {"tcpSocket": {"port": port}}
+
+    def pod_template(
+        self,
+        component: str,
+        containers: Sequence[dict[str, Any]],
+        mounts: Sequence[Mounted],
+        *,
+        checksum_of: Mapping[str, str] | None = None,
+        service_account: str | None = None,
+        fs_group: int | None = None,
+        spread: bool = True,
+        extra_spec: Mapping[str, Any] | None = None,
+        annotations: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Pod template: restricted security context, spread over nodes and zones, and a
+        checksum annotation so a config change rolls the pods."""
+        meta_annotations = dict(annotations or {})
+        if checksum_of:
+            meta_annotations["checksum/config"] = checksum(checksum_of)
+        pod_security: dict[str, Any] = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+        if fs_group is not None:
+            pod_security["fsGroup"] = fs_group
+            pod_security["fsGroupChangePolicy"] = "OnRootMismatch"
+        seen: set[str] = set()
+        volumes = []
+        for m in mounts:
+            if m.volume["name"] not in seen:
+                seen.add(m.volume["name"])
+                volumes.append(m.volume)
+        spec: dict[str, Any] = {
+            "automountServiceAccountToken": service_account is not None,
+            "serviceAccountName": service_account or "default",
+            "securityContext": pod_security,
+            "containers": list(containers),
+            "volumes": volumes,
+            "enableServiceLinks": False,
+        }
+        if spread:
+            spec["topologySpreadConstraints"] = [
+                {
+                    "maxSkew": 1,
+                    "topologyKey": "kubernetes.io/hostname",
+                    "whenUnsatisfiable": "DoNotSchedule",
+                    "labelSelector": {"matchLabels": selector(component)},
+                },
+                {
+                    "maxSkew": 1,
+                    "topologyKey": "topology.kubernetes.io/zone",
+                    "whenUnsatisfiable": "ScheduleAnyway",
+                    "labelSelector": {"matchLabels": selector(component)},
+                },
+            ]
+        spec.update(extra_spec or {})
+        return {
+            "metadata": {"labels": labels(component), "annotations": meta_annotations},
+            "spec": spec,
+        }
+
+    def service_account(
+        self, name: str, component: str, opts: pulumi.ResourceOptions, *, namespace: str | None = None
+    ) -> str:
+        k8s.core.v1.ServiceAccount(
+            logical(opts, f"{name}-serviceaccount"),
+            metadata={"name": name, "namespace": namespace or self.ns, "labels": labels(component)},
+            automount_service_account_token=False,
+            opts=opts,
+        )
+        return name
+
+    def read_only_discovery(
+        self,
+        name: str,
+        component: str,
+        service_account: str,
+        opts: pulumi.ResourceOptions,
+        *,
+        namespace: str | None = None,
+        extra_rules: Sequence[dict[str, Any]] = (),
+    ) -> None:
+        """Cluster-wide read-only discovery (get/list/watch) for a service account."""
+        rules = [
+            {"apiGroups": [""], "resources": ["nodes", "services", "endpoints", "pods"], "verbs": READ},
+            {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": READ},
+            *extra_rules,
+        ]
+        role_name = f"{PART_OF}-{name}"
+        k8s.rbac.v1.ClusterRole(
+            logical(opts, f"{name}-clusterrole"),
+            metadata={"name": role_name, "labels": labels(component)},
+            rules=rules,
+            opts=opts,
+        )
+        k8s.rbac.v1.ClusterRoleBinding(
+            logical(opts, f"{name}-clusterrolebinding"),
+            metadata={"name": role_name, "labels": labels(component)},
+            role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role_name},
+            subjects=[{"kind": "ServiceAccount", "name": service_account, "namespace": namespace or self.ns}],
+            opts=opts,
+        )
+
+    def service(
+        self,
+        name: str,
+        component: str,
+        ports: Mapping[str, int],
+        opts: pulumi.ResourceOptions,
+        *,
+        headless: bool = False,
+        namespace: str | None = None,
+        publish_not_ready: bool = False,
+        annotations: Mapping[str, str] | None = None,
+        select: Mapping[str, str] | None = None,
+    ) -> str:
+        """A Service; `annotations` such as vega-observability/scrape make Prometheus scrape
+        it, `select` widens the selector (e.g. every Loki component for memberlist)."""
+        spec: dict[str, Any] = {
+            "selector": dict(select or selector(component)),
+            "ports": [{"name": n, "port": p, "targetPort": n, "protocol": "TCP"} for n, p in ports.items()],
+        }
+        if headless:
+            spec["clusterIP"] = "None"
+            spec["publishNotReadyAddresses"] = publish_not_ready
+        k8s.core.v1.Service(
+            logical(opts, f"{name}-service"),
+            metadata={
+                "name": name,
+                "namespace": namespace or self.ns,
+                "labels": labels(component),
+                "annotations": dict(annotations or {}),
+            },
+            spec=spec,
+            opts=opts,
+        )
+        return name
+
+    def disruption_budget(
+        self, name: str, component: str, opts: pulumi.ResourceOptions, *, max_unavailable: int = 1
+    ) -> None:
+        k8s.policy.v1.PodDisruptionBudget(
+            logical(opts, f"{name}-pdb"),
+            metadata={"name": name, "namespace": self.ns, "labels": labels(component)},
+            spec={"maxUnavailable": max_unavailable, "selector": {"matchLabels": selector(component)}},
+            opts=opts,
+        )
+
+    def volume_claim(self, name: str, workload: str) -> dict[str, Any]:
+        spec: dict[str, Any] = {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": self.size(workload).storage}},
+        }
+        if self.k.storage_class:
+            spec["storageClassName"] = self.k.storage_class
+        return {"metadata": {"name": name, "labels": labels(workload)}, "spec": spec}
+
+    def stateful_set(
+        self,
+        name: str,
+        component: str,
+        replicas: int,
+        template: dict[str, Any],
+        opts: pulumi.ResourceOptions,
+        *,
+        headless_service: str,
+        claims: Sequence[dict[str, Any]] = (),
+        parallel: bool = False,
+        min_ready_seconds: int = 0,
+    ) -> None:
+        spec: dict[str, Any] = {
+            "replicas": replicas,
+            "minReadySeconds": min_ready_seconds,
+            "serviceName": headless_service,
+            "selector": {"matchLabels": selector(component)},
+            "template": template,
+            "podManagementPolicy": "Parallel" if parallel else "OrderedReady",
+            "updateStrategy": {"type": "RollingUpdate"},
+            "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
+        }
+        if claims:
+            spec["volumeClaimTemplates"] = list(claims)
+        k8s.apps.v1.StatefulSet(
+            logical(opts, f"{name}-statefulset"),
+            metadata={"name": name, "namespace": self.ns, "labels": labels(component)},
+            spec=spec,
+            opts=opts,
+        )
+
+    def deployment(
+        self, name: str, component: str, replicas: int, template: dict[str, Any], opts: pulumi.ResourceOptions
+    ) -> None:
+        k8s.apps.v1.Deployment(
+            logical(opts, f"{name}-deployment"),
+            metadata={"name": name, "namespace": self.ns, "labels": labels(component)},
+            spec={
+                "replicas": replicas,
+                "selector": {"matchLabels": selector(component)},
+                "template": template,
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+                "revisionHistoryLimit": 5,
+            },
+            opts=opts,
+        )

@@ -1,0 +1,408 @@
+"""Loki, the log collector and node-exporter on the prod stack, under Pulumi mocks: what keeps
+logs through the loss of a node, retention, TLS between every component, secrets kept out of
+plain sight, and the node agents' host access held to what they need."""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.collector import config as collector_config
+from components.collector import kubernetes as collector_k8s
+from components.loki import kubernetes as loki_k8s
+from components.platform.kubernetes import CA_FILE, TLS_DIR
+from components.settings import ConfigError, Settings, load
+from tests.conftest import stack_run
+from tools.mockrun import Run, run_program, stack_config, unwrap
+
+NS = "vega-observability"
+AGENTS_NS = "vega-observability-agents"
+LOKI = {"loki-write": "StatefulSet", "loki-read": "Deployment", "loki-backend": "StatefulSet"}
+# Names the internal certificate of the services' namespace covers (KubernetesCluster).
+CERT_NAMES = (f"*.{NS}.svc", f"*.*.{NS}.svc", f"*.{NS}.svc.cluster.local", f"*.*.{NS}.svc.cluster.local")
+S3_KEYS = ("s3AccessKeyId", "s3SecretAccessKey")
+
+# Keys of the Loki 3.7 configuration reference (docs/sources/shared/configuration.md) for the
+# blocks the stack writes: a misspelt key fails here rather than at Loki's start.
+LOKI_TOP_LEVEL = {
+    "auth_enabled", "server", "memberlist", "common", "schema_config", "storage_config", "ingester_client",
+    "frontend", "frontend_worker", "query_scheduler", "compactor_grpc_client", "ruler", "limits_config",
+    "compactor", "chunk_store_config", "query_range", "analytics",
+}
+GRPC_CLIENT_KEYS = {
+    "tls_enabled", "tls_cert_path", "tls_key_path", "tls_ca_path", "tls_server_name", "tls_insecure_skip_verify",
+    "tls_cipher_suites", "tls_min_version", "max_recv_msg_size", "max_send_msg_size", "grpc_compression",
+    "connect_timeout", "backoff_config",
+}
+SERVER_TLS_KEYS = {"cert_file", "key_file", "client_auth_type", "client_ca_file"}
+S3_STORAGE_KEYS = {
+    "endpoint", "region", "bucketnames", "access_key_id", "secret_access_key", "insecure", "s3forcepathstyle",
+    "http_config", "signature_version", "storage_class", "sse", "backoff_config", "session_token",
+}
+COMPACTOR_KEYS = {
+    "working_directory", "compaction_interval", "apply_retention_interval", "retention_enabled",
+    "retention_delete_delay", "retention_delete_worker_count", "retention_table_timeout", "delete_request_store",
+    "delete_request_store_key_prefix", "delete_batch_size", "delete_request_cancel_period", "delete_max_interval",
+}
+
+
+@pytest.fixture(scope="module")
+def prod() -> Run:
+    return stack_run("prod")
+
+
+def prod_settings(overrides: dict[str, Any] | None = None) -> Settings:
+    """The prod stack's settings, as the program reads them (secrets as sentinels)."""
+    config, _ = stack_config("prod", overrides)
+    return load({key.split(":", 1)[1]: value for key, value in config.items()}, "prod")
+
+
+def objects(run: Run, kind: str) -> list[dict[str, Any]]:
+    docs = (unwrap(r.inputs) for r in run.resources if r.custom and r.type.startswith("kubernetes:"))
+    return [d for d in docs if d.get("kind") == kind]
+
+
+def named(run: Run, kind: str, name: str, namespace: str = NS) -> dict[str, Any]:
+    for doc in objects(run, kind):
+        if doc["metadata"]["name"] == name and doc["metadata"].get("namespace") == namespace:
+            return doc
+    raise AssertionError(f"no {kind} {namespace}/{name}")
+
+
+def pod(doc: dict[str, Any]) -> dict[str, Any]:
+    return doc["spec"]["template"]["spec"]
+
+
+def container(doc: dict[str, Any], name: str | None = None) -> dict[str, Any]:
+    containers = pod(doc)["containers"]
+    return containers[0] if name is None else next(c for c in containers if c["name"] == name)
+
+
+def loki_config(run: Run) -> dict[str, Any]:
+    config_map = named(run, "ConfigMap", "vega-loki-config")
+    return dict(yaml.safe_load(config_map["data"]["config.yaml"]))
+
+
+def grpc_clients(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every gRPC client block between the Loki targets, by where it sits."""
+    return {
+        "ingester_client": config["ingester_client"]["grpc_client_config"],
+        "frontend": config["frontend"]["grpc_client_config"],
+        "frontend_worker": config["frontend_worker"]["grpc_client_config"],
+        "query_scheduler": config["query_scheduler"]["grpc_client_config"],
+        "index_gateway_client": config["storage_config"]["tsdb_shipper"]["index_gateway_client"]["grpc_client_config"],
+        "compactor_grpc_client": config["compactor_grpc_client"],
+        "ruler_client": config["ruler"]["ruler_client"],
+    }
+
+
+def covered(name: str) -> bool:
+    return any(fnmatch.fnmatchcase(name, pattern) and name.count(".") == pattern.count(".") for pattern in CERT_NAMES)
+
+
+# ---------------------------------------------------------------- Loki: no log line lost
+
+
+def test_writes_go_to_three_ingesters_on_at_least_three_replicas(prod: Run) -> None:
+    config = loki_config(prod)
+    write = named(prod, "StatefulSet", "loki-write")
+    assert config["common"]["replication_factor"] == 3
+    assert write["spec"]["replicas"] >= 3 >= config["common"]["replication_factor"]
+    assert config["common"]["ring"]["kvstore"]["store"] == "memberlist"
+
+
+def test_three_targets_share_one_config_and_keep_state_on_volumes(prod: Run) -> None:
+    settings = prod_settings()
+    assert settings.kubernetes is not None
+    sizing = settings.kubernetes.sizing
+    for name, kind in LOKI.items():
+        doc = named(prod, kind, name)
+        c = container(doc)
+        assert c["args"] == [
+            "-config.file=/etc/loki/config.yaml", f"-target={name.removeprefix('loki-')}", "-config.expand-env=true"
+        ]
+        assert doc["spec"]["replicas"] == settings.kubernetes.replicas[name]
+        mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+        assert mounts["/etc/loki"] == "config" and mounts["/loki"] == "data"
+        if kind == "StatefulSet":
+            (claim,) = doc["spec"]["volumeClaimTemplates"]
+            assert claim["metadata"]["name"] == "data"
+            assert claim["spec"]["resources"]["requests"]["storage"] == sizing[name].storage
+        else:
+            assert "volumeClaimTemplates" not in doc["spec"]
+    write, backend = named(prod, "StatefulSet", "loki-write"), named(prod, "StatefulSet", "loki-backend")
+    assert write["spec"]["serviceName"] == "loki-write-headless"
+    assert backend["spec"]["serviceName"] == "loki-backend-headless"
+
+
+def test_compactor_enforces_the_configured_retention() -> None:
+    config = yaml.safe_load(loki_k8s.render(prod_settings({"lokiRetention": "720h"}))["config.yaml"])
+    assert config["limits_config"]["retention_period"] == "720h"
+    compactor = config["compactor"]
+    assert compactor["retention_enabled"] is True
+    assert compactor["delete_request_store"] == "s3"
+    assert compactor["working_directory"].startswith("/loki/")
+    period = config["schema_config"]["configs"][-1]
+    assert period["index"]["period"] == "24h"  # retention works on daily index tables only
+    assert (period["store"], period["object_store"], period["schema"]) == ("tsdb", "s3", "v13")
+
+
+def test_config_keys_are_those_of_the_loki_reference(prod: Run) -> None:
+    config = loki_config(prod)
+    assert set(config) <= LOKI_TOP_LEVEL
+    for where, block in grpc_clients(config).items():
+        assert set(block) <= GRPC_CLIENT_KEYS, where
+    memberlist_keys = GRPC_CLIENT_KEYS - {"max_recv_msg_size", "max_send_msg_size", "grpc_compression"}
+    assert set(config["memberlist"]) - {"join_members", "bind_port", "cluster_label"} <= memberlist_keys
+    for listener in ("http_tls_config", "grpc_tls_config"):
+        assert set(config["server"][listener]) <= SERVER_TLS_KEYS
+    assert set(config["common"]["storage"]["s3"]) <= S3_STORAGE_KEYS
+    assert set(config["compactor"]) <= COMPACTOR_KEYS
+
+
+def test_embedded_caches_fit_in_the_read_pods_memory(prod: Run) -> None:
+    config = loki_config(prod)
+    chunks = config["chunk_store_config"]["chunk_cache_config"]["embedded_cache"]
+    results = config["query_range"]["results_cache"]["cache"]["embedded_cache"]
+    assert chunks["enabled"] and results["enabled"]
+    limit = container(named(prod, "Deployment", "loki-read"))["resources"]["limits"]["memory"]
+    assert limit == "2Gi"
+    assert chunks["max_size_mb"] + results["max_size_mb"] <= 2048 // 4
+    # The caches follow the memory limit of configs/sizing.yaml.
+    k = prod_settings().kubernetes
+    assert k is not None
+    read = dataclasses.replace(k.sizing["loki-read"], memory_limit="4Gi")
+    bigger = dataclasses.replace(k, sizing={**k.sizing, "loki-read": read})
+    assert loki_k8s.cache_sizes(bigger) == {"chunks": 512, "results": 256}
+
+
+# ---------------------------------------------------------------- Loki: TLS everywhere
+
+
+def test_every_loki_listener_and_client_speaks_tls(prod: Run) -> None:
+    config = loki_config(prod)
+    server = config["server"]
+    assert server["http_tls_config"] == {"cert_file": f"{TLS_DIR}/tls.crt", "key_file": f"{TLS_DIR}/tls.key"}
+    assert server["grpc_tls_config"]["client_auth_type"] == "RequireAndVerifyClientCert"
+    assert server["grpc_tls_config"]["client_ca_file"] == CA_FILE
+    clients = {**grpc_clients(config), "memberlist": config["memberlist"]}
+    for where, block in clients.items():
+        assert block["tls_enabled"] is True, where
+        assert block["tls_ca_path"] == CA_FILE, where
+        assert (block["tls_cert_path"], block["tls_key_path"]) == (f"{TLS_DIR}/tls.crt", f"{TLS_DIR}/tls.key"), where
+        assert covered(block["tls_server_name"]), f"{where}: {block['tls_server_name']} is not in the certificate"
+    for name, kind in LOKI.items():
+        volumes = {v["name"]: v for v in pod(named(prod, kind, name))["volumes"]}
+        assert volumes["tls"]["secret"]["secretName"] == "vega-internal-tls"
+
+
+def test_loki_services_are_scraped_over_https_and_gossip_spans_all_targets(prod: Run) -> None:
+    for name in LOKI:
+        service = named(prod, "Service", name)
+        assert service["metadata"]["annotations"] == {
+            "vega-observability/scrape": "https", "vega-observability/metrics-port": "http"
+        }
+        assert {p["name"]: p["port"] for p in service["spec"]["ports"]}["http"] == 3100
+    gossip = named(prod, "Service", "loki-memberlist")
+    assert gossip["spec"]["clusterIP"] == "None" and gossip["spec"]["publishNotReadyAddresses"] is True
+    selector = gossip["spec"]["selector"]
+    for name, kind in LOKI.items():
+        template_labels = named(prod, kind, name)["spec"]["template"]["metadata"]["labels"]
+        assert selector.items() <= template_labels.items(), f"{name} is not in the memberlist ring"
+    assert loki_config(prod)["memberlist"]["join_members"] == [f"dns+loki-memberlist.{NS}.svc:7946"]
+    assert prod.outputs["urls"]["loki"] == f"https://loki-read.{NS}.svc:3100"
+
+
+# ---------------------------------------------------------------- Loki: secrets and hardening
+
+
+def test_s3_keys_reach_loki_only_through_secret_key_refs(prod: Run) -> None:
+    keys = [value for value, key in prod.secrets.items() if key in S3_KEYS]
+    assert len(keys) == 2
+    for config_map in objects(prod, "ConfigMap"):
+        text = json.dumps(config_map.get("data") or {})
+        assert not any(k in text for k in keys), config_map["metadata"]["name"]
+    for name, kind in LOKI.items():
+        c = container(named(prod, kind, name))
+        plain = json.dumps([c.get("args"), [e.get("value") for e in c.get("env") or []]])
+        assert not any(k in plain for k in keys), name
+        env = {e["name"]: e for e in c["env"]}
+        for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            assert "value" not in env[var] and env[var]["valueFrom"]["secretKeyRef"]["name"] == "s3-credentials"
+    s3 = loki_config(prod)["common"]["storage"]["s3"]
+    assert (s3["access_key_id"], s3["secret_access_key"]) == ("${AWS_ACCESS_KEY_ID}", "${AWS_SECRET_ACCESS_KEY}")
+    assert s3["bucketnames"] == "vega-prod-loki"
+
+
+def test_key_references_survive_substitution_and_nothing_else_is_substituted(configs_copy: Path) -> None:
+    text = loki_k8s.render(prod_settings())["config.yaml"]
+    # Quoted: a key holding "#" or ": " stays one YAML string once Loki substitutes it.
+    assert "access_key_id: '${AWS_ACCESS_KEY_ID}'\n" in text
+    assert "secret_access_key: '${AWS_SECRET_ACCESS_KEY}'\n" in text
+    limits = configs_copy / "loki" / "limits.yaml"
+    limits.write_text(limits.read_text() + "max_query_length: ${HOME}\n")
+    with pytest.raises(ConfigError, match=r"\$\{HOME\}"):
+        loki_k8s.render(prod_settings())
+
+
+def test_every_loki_workload_survives_a_drain_and_is_hardened(prod: Run) -> None:
+    budgets = {b["metadata"]["name"]: b["spec"] for b in objects(prod, "PodDisruptionBudget")}
+    for name, kind in LOKI.items():
+        doc = named(prod, kind, name)
+        spec = pod(doc)
+        assert budgets[name] == {"maxUnavailable": 1, "selector": {"matchLabels": doc["spec"]["selector"]["matchLabels"]}}
+        assert any(
+            c["topologyKey"] == "kubernetes.io/hostname" and c["whenUnsatisfiable"] == "DoNotSchedule"
+            for c in spec["topologySpreadConstraints"]
+        ), name
+        assert spec["automountServiceAccountToken"] is False
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        c = container(doc)
+        ctx = c["securityContext"]
+        assert ctx["runAsNonRoot"] is True and ctx["readOnlyRootFilesystem"] is True, name
+        assert ctx["allowPrivilegeEscalation"] is False and ctx["capabilities"] == {"drop": ["ALL"]}, name
+        for probe in ("startupProbe", "readinessProbe"):
+            assert c[probe]["httpGet"] == {"path": "/ready", "port": "http", "scheme": "HTTPS"}, f"{name} {probe}"
+        assert c["livenessProbe"]["tcpSocket"] == {"port": "http"}, name
+        assert {p["name"]: p["containerPort"] for p in c["ports"]} == {"http": 3100, "grpc": 9095, "memberlist": 7946}
+        for bound in ("requests", "limits"):
+            assert set(c["resources"][bound]) == {"cpu", "memory"}, name
+    write = container(named(prod, "StatefulSet", "loki-write"))
+    assert write["startupProbe"]["failureThreshold"] * write["startupProbe"]["periodSeconds"] >= 600  # WAL replay
+
+
+# ---------------------------------------------------------------- the log collector
+
+
+def host_paths(doc: dict[str, Any]) -> dict[str, tuple[str, bool]]:
+    """{host path: (mount path, read-only)} of a DaemonSet's hostPath volumes."""
+    volumes = {v["name"]: v["hostPath"]["path"] for v in pod(doc)["volumes"] if "hostPath" in v}
+    out = {}
+    for c in pod(doc)["containers"]:
+        for m in c["volumeMounts"]:
+            if m["name"] in volumes:
+                out[volumes[m["name"]]] = (m["mountPath"], bool(m.get("readOnly")))
+    assert set(out) == set(volumes.values()), "a hostPath volume is declared but not mounted"
+    return out
+
+
+def test_collector_runs_on_every_node_with_read_only_host_access(prod: Run) -> None:
+    ds = named(prod, "DaemonSet", "collector", AGENTS_NS)
+    spec = pod(ds)
+    assert spec["tolerations"] == [{"operator": "Exists"}]
+    assert host_paths(ds) == {
+        "/var/log": ("/var/log", True),
+        # The one writable host directory: positions survive a restart of the pod.
+        collector_k8s.STATE_HOST_PATH: (collector_config.DATA_DIR, False),
+    }
+    c = container(ds)
+    assert {"name": "HOSTNAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}} in c["env"]
+    ctx = c["securityContext"]
+    assert (ctx["runAsUser"], ctx["runAsNonRoot"]) == (0, False)  # the documented exception
+    assert ctx["capabilities"] == {"drop": ["ALL"]} and ctx["allowPrivilegeEscalation"] is False
+    assert ctx["readOnlyRootFilesystem"] is True and not ctx.get("privileged")
+    assert not spec.get("hostNetwork") and not spec.get("hostPID")
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert c[probe]["httpGet"] == {"path": "/-/ready", "port": "http", "scheme": "HTTP"}
+    assert c["image"].startswith("grafana/alloy:")
+    assert set(c["resources"]["limits"]) == {"cpu", "memory"}
+
+
+def test_collector_discovers_pods_read_only_and_is_scraped(prod: Run) -> None:
+    ds = named(prod, "DaemonSet", "collector", AGENTS_NS)
+    account = pod(ds)["serviceAccountName"]
+    assert pod(ds)["automountServiceAccountToken"] is True
+    bindings = [b for b in objects(prod, "ClusterRoleBinding") if {"kind": "ServiceAccount", "name": account, "namespace": AGENTS_NS} in b["subjects"]]
+    assert len(bindings) == 1
+    role = next(r for r in objects(prod, "ClusterRole") if r["metadata"]["name"] == bindings[0]["roleRef"]["name"])
+    assert any("pods" in rule["resources"] for rule in role["rules"])
+    for rule in role["rules"]:
+        assert set(rule["verbs"]) <= {"get", "list", "watch"}
+    service = named(prod, "Service", "collector", AGENTS_NS)
+    assert service["spec"]["clusterIP"] == "None"
+    assert service["metadata"]["annotations"]["vega-observability/scrape"] == "http"
+    assert {p["name"]: p["port"] for p in service["spec"]["ports"]} == {"http": 12345}
+
+
+def test_collector_pipeline_ships_pod_logs_to_loki_over_tls(prod: Run) -> None:
+    config_map = named(prod, "ConfigMap", "vega-collector-config", AGENTS_NS)
+    pipeline = yaml.safe_load(config_map["data"]["promtail-config.yaml"])
+    assert pipeline["clients"] == [
+        {"url": f"https://loki-write.{NS}.svc:3100/loki/api/v1/push", "tls_config": {"ca_file": CA_FILE}}
+    ]
+    jobs = {job["job_name"]: job for job in pipeline["scrape_configs"]}
+    assert set(jobs) == {"kubernetes-pods", "system"}
+    pods = jobs["kubernetes-pods"]
+    assert pods["pipeline_stages"][0] == {"cri": {}}
+    assert {"source_labels": ["__meta_kubernetes_pod_node_name"], "target_label": "__host__"} in pods["relabel_configs"]
+    assert pipeline["positions"]["filename"].startswith(collector_config.DATA_DIR + "/")
+    mounts = {m["mountPath"] for m in container(named(prod, "DaemonSet", "collector", AGENTS_NS))["volumeMounts"]}
+    assert str(Path(CA_FILE).parent) in mounts
+
+
+def test_promtail_variant_serves_its_own_port_and_readiness_path() -> None:
+    run = run_program("prod", {"collector": "promtail"})
+    ds = named(run, "DaemonSet", "collector", AGENTS_NS)
+    c = container(ds)
+    assert c["image"] == "grafana/promtail:3.6.11"
+    assert c["args"] == ["-config.file=/etc/collector/promtail-config.yaml"]
+    assert c["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "http", "scheme": "HTTP"}
+    assert {p["name"]: p["containerPort"] for p in c["ports"]} == {"http": 9080}
+    service = named(run, "Service", "collector", AGENTS_NS)
+    assert {p["name"]: p["port"] for p in service["spec"]["ports"]} == {"http": 9080}
+
+
+# ---------------------------------------------------------------- node-exporter
+
+
+def test_node_exporter_reads_the_host_read_only_and_serves_tls(prod: Run) -> None:
+    ds = named(prod, "DaemonSet", "node-exporter", AGENTS_NS)
+    spec = pod(ds)
+    assert spec["hostNetwork"] is True and spec["hostPID"] is True
+    assert spec["tolerations"] == [{"operator": "Exists"}]
+    assert spec["automountServiceAccountToken"] is False
+    paths = host_paths(ds)
+    assert paths == {"/proc": ("/host/proc", True), "/sys": ("/host/sys", True), "/": ("/host/root", True)}
+    c = container(ds)
+    assert {"--path.procfs=/host/proc", "--path.sysfs=/host/sys", "--path.rootfs=/host/root"} <= set(c["args"])
+    assert "--web.config.file=/etc/node-exporter/web-config.yml" in c["args"]
+    ctx = c["securityContext"]
+    assert (ctx["runAsUser"], ctx["runAsNonRoot"], ctx["readOnlyRootFilesystem"]) == (65534, True, True)
+    assert ctx["capabilities"] == {"drop": ["ALL"]} and ctx["allowPrivilegeEscalation"] is False
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert c[probe]["httpGet"]["scheme"] == "HTTPS" and c[probe]["httpGet"]["port"] == "https"
+    tls = next(v for v in spec["volumes"] if v["name"] == "tls")
+    assert tls["secret"]["secretName"] == "vega-internal-tls"
+    service = named(prod, "Service", "node-exporter", AGENTS_NS)
+    assert service["spec"]["clusterIP"] == "None"
+    assert service["metadata"]["annotations"] == {
+        "vega-observability/scrape": "https", "vega-observability/metrics-port": "https"
+    }
+
+
+def test_node_exporter_web_config_is_tls_only_and_valid(prod: Run, tmp_path: Path, tool: Callable[[str], str]) -> None:
+    web = yaml.safe_load(named(prod, "ConfigMap", "vega-node-exporter-config", AGENTS_NS)["data"]["web-config.yml"])
+    assert set(web) == {"tls_server_config"}
+    assert web["tls_server_config"]["cert_file"] == f"{TLS_DIR}/tls.crt"
+    promtool, openssl = tool("promtool"), tool("openssl")
+    # promtool reads the certificate files the config names: point them at a throwaway pair.
+    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
+         "-subj", "/CN=node-exporter", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )
+    web["tls_server_config"].update(cert_file=str(cert), key_file=str(key))
+    path = tmp_path / "web-config.yml"
+    path.write_text(yaml.safe_dump(web))
+    result = subprocess.run([promtool, "check", "web-config", str(path)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
