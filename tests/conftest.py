@@ -15,6 +15,17 @@ from tools.render import render
 
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml"))
+
+
+def _platform(stack: str) -> str:
+    import yaml
+
+    doc = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text()) or {}
+    return str((doc.get("config") or {}).get("vega-observability:platform", "docker"))
+
+
+# The committed stacks that run on kubernetes: they render manifests and web configs.
+KUBERNETES_STACKS = [s for s in STACKS if _platform(s) == "kubernetes"]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 

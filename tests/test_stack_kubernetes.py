@@ -115,8 +115,6 @@ def test_every_container_is_hardened_and_bounded(prod: Run) -> None:
 def test_every_long_running_container_has_three_probes(prod: Run) -> None:
     for doc in workloads(prod):
         for c in pod_spec(doc)["containers"]:
-            if c["name"] == "snapshot-shipper":
-                continue  # a loop with nothing to serve: it restarts on its own failure
             for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
                 assert probe in c, f"{name(doc)} container {c['name']} lacks {probe}"
 
@@ -297,7 +295,10 @@ def test_backups_snapshot_prometheus_and_export_grafana(prod: Run) -> None:
     assert "--web.enable-admin-api" in containers["prometheus"]["args"]
     shipper = {e["name"]: e for e in containers["snapshot-shipper"]["env"]}
     assert shipper["S3_BUCKET"]["value"] == "vega-prod-backups"
-    assert shipper["AWS_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "s3-credentials"
+    assert not any("valueFrom" in e and "secretKeyRef" in e["valueFrom"] for e in shipper.values())
+    mounts = {m["mountPath"]: m["name"] for m in containers["snapshot-shipper"]["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod_spec(prometheus)["volumes"]}
+    assert volumes[mounts[shipper["S3_CREDENTIALS_DIR"]["value"]]]["secret"]["secretName"] == "s3-credentials"
 
 
 def test_prod_components_follow_the_type_token_convention(prod: Run) -> None:

@@ -17,7 +17,7 @@ import yaml
 
 from tests import checkers
 from tests.checkers import SUPPORTED_KUBERNETES, Result
-from tests.conftest import IN_CI, ROOT, STACKS
+from tests.conftest import IN_CI, KUBERNETES_STACKS, ROOT, STACKS
 from tools.mockrun import MARKER
 from tools.render import render
 
@@ -271,13 +271,12 @@ def rendered_web_configs(out: Path) -> list[Path]:
 
 
 @pytest.mark.tool
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", KUBERNETES_STACKS)
 def test_promtool_accepts_every_rendered_web_config(
     tool: Callable[[str], str], rendered: Callable[[str], Path], tls_pair: tuple[Path, Path], stack: str, tmp_path: Path
 ) -> None:
     files = rendered_web_configs(rendered(stack))
-    if not files:
-        pytest.skip(f"stack {stack} renders no web-config.yml")
+    assert files, f"stack {stack} renders no web-config.yml"
     promtool = tool("promtool")
     for path in files:
         assert_ok(checkers.promtool_check_web_config(promtool, [stand_in(path, tmp_path, *tls_pair)]))
@@ -451,13 +450,12 @@ def test_checkov_passes_the_restricted_workload(sample_scan: checkers.CheckovRes
 
 def stack_manifests(out: Path, stack: str) -> list[Path]:
     files = checkers.manifests_under(out)
-    if not files:
-        pytest.skip(f"stack {stack} renders no manifests")
+    assert files, f"stack {stack} renders no manifests"
     return files
 
 
 @pytest.mark.tool
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", KUBERNETES_STACKS)
 def test_kubernetes_validate_accepts_every_rendered_manifest(
     kubernetes_validate_bin: str, rendered: Callable[[str], Path], stack: str
 ) -> None:
@@ -480,7 +478,7 @@ def stack_scans(checkov_bin: str, rendered: Callable[[str], Path]) -> Callable[[
 
 
 @pytest.mark.tool
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", KUBERNETES_STACKS)
 def test_checkov_passes_every_rendered_manifest(
     rendered: Callable[[str], Path], stack_scans: Callable[[str], checkers.CheckovResult], stack: str
 ) -> None:
@@ -513,9 +511,8 @@ def test_every_checkov_skip_names_a_check_checkov_has(checkov_bin: str) -> None:
 def test_every_checkov_skip_is_still_needed(
     rendered: Callable[[str], Path], stack_scans: Callable[[str], checkers.CheckovResult]
 ) -> None:
-    with_manifests = [s for s in STACKS if checkers.manifests_under(rendered(s))]
-    if not with_manifests:
-        pytest.skip("no committed stack renders manifests")
+    with_manifests = [s for s in KUBERNETES_STACKS if checkers.manifests_under(rendered(s))]
+    assert with_manifests, "no committed stack renders manifests"
     used = {(f.check_id, f.resource) for s in with_manifests for f in stack_scans(s).skipped}
     stale = [s.id for s in checkers.load_checkov_skips() if not any(s.covers(c, r) for c, r in used)]
     assert not stale, f"skips that no rendered manifest needs (remove them): {stale}"

@@ -20,7 +20,7 @@ import pulumi_kubernetes as k8s
 
 from components import endpoints
 from components.platform import topology as t
-from components.platform.kubernetes import CA_FILE, KubernetesCluster, Mounted, labels
+from components.platform.kubernetes import CA_FILE, S3_SECRET, KubernetesCluster, Mounted, labels
 from components.prometheus import config as prometheus_config
 from components.settings import Settings
 
@@ -40,6 +40,18 @@ def scripts_volume() -> Mounted:
     )
 
 
+S3_CREDENTIALS_DIR = "/etc/s3"
+HEARTBEAT = "/tmp/heartbeat"
+
+
+def s3_credentials() -> Mounted:
+    """The stack's S3 keys as files (read by s3.sh at upload time, never in the environment)."""
+    return Mounted(
+        {"name": "s3-credentials", "secret": {"secretName": S3_SECRET, "defaultMode": 0o440}},
+        {"name": "s3-credentials", "mountPath": S3_CREDENTIALS_DIR, "readOnly": True},
+    )
+
+
 def s3_env(cluster: KubernetesCluster) -> list[dict[str, Any]]:
     k = cluster.k
     s3 = k.object_storage
@@ -48,7 +60,7 @@ def s3_env(cluster: KubernetesCluster) -> list[dict[str, Any]]:
         {"name": "S3_ENDPOINT", "value": s3.endpoint},
         {"name": "S3_REGION", "value": s3.region},
         {"name": "S3_BUCKET", "value": s3.backup_bucket},
-        *cluster.s3_env(),
+        {"name": "S3_CREDENTIALS_DIR", "value": S3_CREDENTIALS_DIR},
     ]
     external_ca = cluster.external_ca()
     if external_ca:
@@ -56,19 +68,27 @@ def s3_env(cluster: KubernetesCluster) -> list[dict[str, Any]]:
     return env
 
 
+def shipper_volumes() -> list[Mounted]:
+    """Volumes the snapshot shipper adds to the Prometheus pod."""
+    return [scripts_volume(), s3_credentials(), KubernetesCluster.empty_dir("shipper-tmp", "/tmp", "16Mi")]
+
+
 def snapshot_shipper(settings: Settings, cluster: KubernetesCluster, data: Mounted) -> dict[str, Any]:
-    """The sidecar that uploads a Prometheus replica's snapshots (see the module doc)."""
+    """The sidecar that uploads a Prometheus replica's snapshots (see the module doc); its
+    probes check that its loop still turns (a heartbeat file younger than five minutes)."""
     return cluster.container(
         "snapshot-shipper",
         settings.images["curl"],
         "backup",
         command=["/bin/sh", f"{SCRIPTS_DIR}/ship-snapshots.sh"],
-        mounts=[scripts_volume(), data, *cluster.tls()],
+        mounts=[*shipper_volumes(), data],
         env=[
             *s3_env(cluster),
             {"name": "DATA_DIR", "value": prometheus_config.DATA_DIR},
+            {"name": "HEARTBEAT", "value": HEARTBEAT},
             {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         ],
+        probe={"exec": {"command": ["/bin/sh", "-c", f"find {HEARTBEAT} -mmin -5 | grep -q ."]}},
         run_as_user=65534,
     )
 
@@ -99,7 +119,7 @@ class Backups(pulumi.ComponentResource):
             service="backup",
         )
         tls = cluster.tls()
-        mounts = [scripts_volume(), credentials, *tls, cluster.empty_dir("tmp", "/tmp", "1Gi")]
+        mounts = [scripts_volume(), credentials, s3_credentials(), *tls, cluster.empty_dir("tmp", "/tmp", "1Gi")]
         replicas = k.replicas["prometheus"]
         prometheus_targets = " ".join(
             f"prometheus-{i}.{t.PROMETHEUS_HEADLESS}.{k.namespace}.svc:{endpoints.PROMETHEUS}" for i in range(replicas)

@@ -30,12 +30,6 @@ COMPONENT = "collector"
 LOG_DIR = "/var/log"
 # Positions (Promtail) and storage (Alloy) survive restarts on the node itself.
 STATE_HOST_PATH = "/var/lib/vega-observability/collector"
-# Checks that flag this DaemonSet for the host access it is here for.
-CHECKOV_SKIPS = {
-    "checkov.io/skip1": "CKV_K8S_23=pod log files are root-owned: read as uid 0, every capability dropped",
-    "checkov.io/skip2": "CKV_K8S_40=runs as uid 0 to read root-owned pod logs; no capability, read-only mounts",
-    "checkov.io/skip3": "CKV_K8S_38=discovers the pods of its node through the API (read-only discovery)",
-}
 
 
 def render(settings: Settings) -> dict[str, str]:
@@ -118,7 +112,7 @@ def deploy(
     )
     k8s.apps.v1.DaemonSet(
         f"{name}-daemonset",
-        metadata={"name": COMPONENT, "namespace": ns, "labels": labels(COMPONENT), "annotations": CHECKOV_SKIPS},
+        metadata={"name": COMPONENT, "namespace": ns, "labels": labels(COMPONENT)},
         spec={
             "selector": {"matchLabels": selector(COMPONENT)},
             "template": template,

@@ -41,10 +41,6 @@ ARGS = (
     f"--web.config.file={CONFIG_DIR}/web-config.yml",
     f"--web.listen-address=[$(HOST_IP)]:{endpoints.NODE_EXPORTER}",  # IPv4 or IPv6
 )
-CHECKOV_SKIPS = {
-    "checkov.io/skip1": "CKV_K8S_19=node metrics (network devices, sockets) come from the host network namespace",
-    "checkov.io/skip2": "CKV_K8S_17=process and file-descriptor metrics of the host need its PID namespace",
-}
 
 
 def render(settings: Settings) -> dict[str, str]:
@@ -101,7 +97,7 @@ def deploy(
     )
     k8s.apps.v1.DaemonSet(
         f"{name}-daemonset",
-        metadata={"name": COMPONENT, "namespace": ns, "labels": labels(COMPONENT), "annotations": CHECKOV_SKIPS},
+        metadata={"name": COMPONENT, "namespace": ns, "labels": labels(COMPONENT)},
         spec={
             "selector": {"matchLabels": selector(COMPONENT)},
             "template": template,

@@ -306,13 +306,13 @@ def deploy(
         probe=KubernetesCluster.http_probe("/-/ready", "http"),
         run_as_user=65534,
     )
-    from components.backup import scripts_volume, snapshot_shipper
+    from components.backup import shipper_volumes, snapshot_shipper
 
     shipper = snapshot_shipper(settings, cluster, data)
     template = cluster.pod_template(
         component,
         [prometheus, sidecar, shipper],
-        [config_volume, secret_volume, *tls, scripts_volume()],
+        [config_volume, secret_volume, *tls, *shipper_volumes()],
         checksum_of={**files, **{p: s.reveal() for p, s in secrets.items()}},
         service_account=account,
         fs_group=65534,

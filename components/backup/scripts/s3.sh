@@ -1,6 +1,6 @@
 # Shared by the backup scripts: upload a file to the backup bucket, signed with SigV4.
-# Needs S3_SCHEME, S3_ENDPOINT, S3_REGION, S3_BUCKET, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
-# and S3_CA_FILE when the object store has a private CA.
+# Needs S3_SCHEME, S3_ENDPOINT, S3_REGION, S3_BUCKET, S3_CREDENTIALS_DIR (files access_key_id
+# and secret_access_key), and S3_CA_FILE when the object store has a private CA.
 
 s3_upload() { # <local file> <object key>
   ca=""
@@ -8,6 +8,6 @@ s3_upload() { # <local file> <object key>
   # shellcheck disable=SC2086
   curl -sS --fail --retry 3 $ca \
     --aws-sigv4 "aws:amz:${S3_REGION}:s3" \
-    --user "${AWS_ACCESS_KEY_ID}:${AWS_SECRET_ACCESS_KEY}" \
+    --user "$(cat "$S3_CREDENTIALS_DIR/access_key_id"):$(cat "$S3_CREDENTIALS_DIR/secret_access_key")" \
     --upload-file "$1" "${S3_SCHEME}://${S3_ENDPOINT}/${S3_BUCKET}/$2"
 }

@@ -2,9 +2,11 @@
 # Sidecar of each Prometheus replica: uploads every finished snapshot under
 # $DATA_DIR/snapshots/ to s3://$S3_BUCKET/prometheus/$POD_NAME/<snapshot>/ and deletes it
 # locally once every file is stored. A failed upload is retried on the next pass.
+# HEARTBEAT names a file touched on every pass.
 set -u
 . /scripts/s3.sh
 while true; do
+  touch "$HEARTBEAT"  # the liveness probe checks that this loop still turns
   for snapshot in "$DATA_DIR"/snapshots/*/; do
     [ -d "$snapshot" ] || continue
     name=$(basename "$snapshot")
