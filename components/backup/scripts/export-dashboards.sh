@@ -2,14 +2,15 @@
 # Export every Grafana dashboard (JSON model, as the HTTP API returns it) to
 # s3://$S3_BUCKET/grafana/<UTC timestamp>/<uid>.json.
 set -eu
-. /scripts/s3.sh
+. "$(dirname "$0")/s3.sh"
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 auth="${GRAFANA_USER}:$(cat "$GRAFANA_PASSWORD_FILE")"
 work=$(mktemp -d)
 curl -sS --fail --cacert "$CA_FILE" -u "$auth" \
   "${GRAFANA_URL}/api/search?type=dash-db&limit=5000" -o "$work/search.json"
 count=0
-for uid in $(grep -o '"uid":"[^"]*"' "$work/search.json" | cut -d'"' -f4); do
+# The uids of the search result (compact or spaced JSON alike); "folderUid" does not match.
+for uid in $(grep -o '"uid" *: *"[^"]*"' "$work/search.json" | sed 's/.*"\([^"]*\)"$/\1/'); do
   curl -sS --fail --cacert "$CA_FILE" -u "$auth" "${GRAFANA_URL}/api/dashboards/uid/${uid}" -o "$work/${uid}.json"
   s3_upload "$work/${uid}.json" "grafana/${stamp}/${uid}.json"
   count=$((count + 1))

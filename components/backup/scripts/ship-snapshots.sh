@@ -4,7 +4,7 @@
 # locally once every file is stored. A failed upload is retried on the next pass.
 # HEARTBEAT names a file touched on every pass.
 set -u
-. /scripts/s3.sh
+. "$(dirname "$0")/s3.sh"
 while true; do
   touch "$HEARTBEAT"  # the liveness probe checks that this loop still turns
   for snapshot in "$DATA_DIR"/snapshots/*/; do
