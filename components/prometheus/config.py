@@ -66,10 +66,33 @@ def thresholds() -> dict[str, Any]:
 
 
 def rule_files(runbook_base: str) -> dict[str, str]:
-    """configs/prometheus/rules/*.yml with ${threshold} and ${runbook_base} filled in."""
-    values = {**thresholds(), "runbook_base": runbook_base}
+    """configs/prometheus/rules/*.yml with ${threshold}, ${runbook_base} and ${scrape_sample_limits}
+    filled in, plus slo.yml generated from configs/prometheus/slo.yaml.
+
+    ${scrape_sample_limits} is a PromQL vector of every job's sample_limit, {job} -> limit, as
+    prometheus.yml applies it: the job's own sample_limit, else its entry in limits.yaml, else
+    the default (for any job that has targets). Prometheus does not expose the limit itself.
+    """
+    import json  # imported here: no other function of this module needs them
+
+    from components.prometheus import slo
+    from components.settings import configs_dir, load_extra_scrape_configs
+
+    table = limits()
+    default = table.pop("__default__")
+    per_job = {job: body["sample_limit"] for job, body in table.items() if "sample_limit" in body}
+    for job in load_extra_scrape_configs(configs_dir(), []):  # problems in them are reported by settings
+        if "sample_limit" in job:
+            per_job[str(job["job_name"])] = job["sample_limit"]
+    vectors = [f'label_replace(vector({n}), "job", {json.dumps(job)}, "", "")' for job, n in sorted(per_job.items())]
+    if "sample_limit" in default:
+        vectors.append(f"(max by (job) (up) * 0 + {default['sample_limit']})")
+    sample_limits = "(" + (" or ".join(vectors) or "vector(0) < 0") + ")"
+    generated = {"runbook_base": runbook_base, "scrape_sample_limits": sample_limits}
+
+    values = {**thresholds(), **generated}
     out = {}
-    unused = set(values) - {"runbook_base"}
+    unused = set(values) - set(generated)
     for name, text in files_under("prometheus/rules", "*.yml").items():
         filled, used = fill(text, values, f"configs/prometheus/rules/{name}")
         unused -= used
@@ -78,6 +101,11 @@ def rule_files(runbook_base: str) -> dict[str, str]:
         raise ConfigError(
             [f"configs/prometheus/thresholds.yaml: {', '.join(sorted(unused))} not used by any rule; remove or use it"]
         )
+    if slo.RULE_FILE in out:
+        raise ConfigError(
+            [f"configs/prometheus/rules/{slo.RULE_FILE}: this name is taken by the rules generated from slo.yaml"]
+        )
+    out[slo.RULE_FILE] = slo.render(slo.load(), runbook_base)
     return out
 
 
