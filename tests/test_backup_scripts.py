@@ -115,12 +115,10 @@ def s3_env(s3: ThreadingHTTPServer, tmp_path: Path) -> dict[str, str]:
     }
 
 
-def test_grafana_export_uploads_every_dashboard_signed(
-    tool: Callable[[str], str], recorder: Recorder, s3_env: dict[str, str], tmp_path: Path
-) -> None:
-    tool("curl")
+def export_dashboards(recorder: Recorder, s3_env: dict[str, str], tmp_path: Path, password: str) -> subprocess.CompletedProcess[str]:
+    """Run export-dashboards.sh against a fake Grafana that accepts admin:grafana-password."""
     grafana = serve(recorder, "admin:grafana-password")
-    (tmp_path / "password").write_text("grafana-password")
+    (tmp_path / "password").write_text(password)
     env = {
         **s3_env,
         "GRAFANA_URL": f"http://127.0.0.1:{grafana.server_address[1]}",
@@ -130,11 +128,18 @@ def test_grafana_export_uploads_every_dashboard_signed(
         "TMPDIR": str(tmp_path),
     }
     try:
-        done = subprocess.run(
+        return subprocess.run(
             ["sh", str(SCRIPTS / "export-dashboards.sh")], env=env, capture_output=True, text=True, timeout=60
         )
     finally:
         grafana.shutdown()
+
+
+def test_grafana_export_uploads_every_dashboard_signed(
+    tool: Callable[[str], str], recorder: Recorder, s3_env: dict[str, str], tmp_path: Path
+) -> None:
+    tool("curl")
+    done = export_dashboards(recorder, s3_env, tmp_path, "grafana-password")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "exported 2 dashboards" in done.stdout
     keys = sorted(recorder.uploads)
@@ -151,20 +156,7 @@ def test_grafana_export_fails_when_grafana_refuses(
     tool: Callable[[str], str], recorder: Recorder, s3_env: dict[str, str], tmp_path: Path
 ) -> None:
     tool("curl")
-    grafana = serve(recorder, "admin:right-password")
-    (tmp_path / "password").write_text("wrong-password")
-    env = {
-        **s3_env,
-        "GRAFANA_URL": f"http://127.0.0.1:{grafana.server_address[1]}",
-        "GRAFANA_USER": "admin",
-        "GRAFANA_PASSWORD_FILE": str(tmp_path / "password"),
-        "CA_FILE": "/dev/null",
-        "TMPDIR": str(tmp_path),
-    }
-    try:
-        done = subprocess.run(["sh", str(SCRIPTS / "export-dashboards.sh")], env=env, capture_output=True, timeout=60)
-    finally:
-        grafana.shutdown()
+    done = export_dashboards(recorder, s3_env, tmp_path, "wrong-password")
     assert done.returncode != 0
     assert not recorder.uploads
 

@@ -18,12 +18,11 @@ collector runs in the agents namespace (Pod Security "privileged"):
 from __future__ import annotations
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from components.collector import config
 from components.content import to_yaml
 from components.platform import topology as t
-from components.platform.kubernetes import CA_FILE, KubernetesCluster, Mounted, labels, selector
+from components.platform.kubernetes import CA_FILE, KubernetesCluster, Mounted
 from components.settings import Settings
 
 COMPONENT = "collector"
@@ -110,17 +109,7 @@ def deploy(
             "terminationGracePeriodSeconds": 30,
         },
     )
-    k8s.apps.v1.DaemonSet(
-        f"{name}-daemonset",
-        metadata={"name": COMPONENT, "namespace": ns, "labels": labels(COMPONENT)},
-        spec={
-            "selector": {"matchLabels": selector(COMPONENT)},
-            "template": template,
-            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
-            "revisionHistoryLimit": 5,
-        },
-        opts=opts,
-    )
+    cluster.daemon_set(COMPONENT, COMPONENT, template, opts, namespace=ns)
     cluster.service(
         COMPONENT, COMPONENT, {"http": port}, opts, headless=True, namespace=ns,
         annotations={"vega-observability/scrape": "http", "vega-observability/metrics-port": "http"},

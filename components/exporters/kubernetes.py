@@ -16,10 +16,9 @@ is no cAdvisor DaemonSet on kubernetes.
 from __future__ import annotations
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from components import endpoints
-from components.platform.kubernetes import KubernetesCluster, Mounted, labels, selector
+from components.platform.kubernetes import KubernetesCluster, Mounted
 from components.platform.webconfig import web_config
 from components.settings import Settings
 
@@ -95,17 +94,7 @@ def deploy(
             "terminationGracePeriodSeconds": 30,
         },
     )
-    k8s.apps.v1.DaemonSet(
-        f"{name}-daemonset",
-        metadata={"name": COMPONENT, "namespace": ns, "labels": labels(COMPONENT)},
-        spec={
-            "selector": {"matchLabels": selector(COMPONENT)},
-            "template": template,
-            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
-            "revisionHistoryLimit": 5,
-        },
-        opts=opts,
-    )
+    cluster.daemon_set(COMPONENT, COMPONENT, template, opts, namespace=ns)
     cluster.service(
         COMPONENT, COMPONENT, {"https": endpoints.NODE_EXPORTER}, opts, headless=True, namespace=ns,
         annotations={"vega-observability/scrape": "https", "vega-observability/metrics-port": "https"},

@@ -565,6 +565,22 @@ class KubernetesCluster:
             opts=opts,
         )
 
+    def daemon_set(
+        self, name: str, component: str, template: dict[str, Any], opts: pulumi.ResourceOptions, *, namespace: str
+    ) -> None:
+        """One pod per node (the node agents), rolled one node at a time."""
+        k8s.apps.v1.DaemonSet(
+            logical(opts, f"{name}-daemonset"),
+            metadata={"name": name, "namespace": namespace, "labels": labels(component)},
+            spec={
+                "selector": {"matchLabels": selector(component)},
+                "template": template,
+                "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
+                "revisionHistoryLimit": 5,
+            },
+            opts=opts,
+        )
+
     def deployment(
         self, name: str, component: str, replicas: int, template: dict[str, Any], opts: pulumi.ResourceOptions
     ) -> None:
