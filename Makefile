@@ -4,7 +4,7 @@ STACK ?= dev
 OUT ?= build/$(STACK)
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STATE_DIR := $(CURDIR)/.pulumi-state
+STATE_DIR ?= $(CURDIR)/.pulumi-state
 
 # Local defaults: state in .pulumi-state/ (no Pulumi account), and a passphrase for the
 # stack's secrets kept in .pulumi-state/passphrase unless you bring your own.
