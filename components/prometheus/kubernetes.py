@@ -133,15 +133,19 @@ def scrape_jobs(settings: Settings) -> list[dict[str, Any]]:
     return jobs
 
 
+def replica_alert_relabeling() -> list[dict[str, Any]]:
+    """Each replica carries its own `replica` label; dropping it on alerts makes both
+    replicas send identical alerts, which the Alertmanager cluster deduplicates."""
+    return [{"action": "labeldrop", "regex": REPLICA_LABEL}]
+
+
 def alerting(settings: Settings) -> dict[str, Any] | None:
     k = settings.kubernetes
     assert k is not None
     if not settings.alertmanager.enabled:
         return None
     return {
-        # Each replica carries its own `replica` label; dropping it on alerts makes both
-        # replicas send identical alerts, which the Alertmanager cluster deduplicates.
-        "alert_relabel_configs": [{"action": "labeldrop", "regex": REPLICA_LABEL}],
+        "alert_relabel_configs": replica_alert_relabeling(),
         "alertmanagers": [
             {
                 "api_version": "v2",

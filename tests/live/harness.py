@@ -58,6 +58,7 @@ import yaml
 
 from components.alertmanager import config as alertmanager_config
 from components.platform.docker import LABEL_SERVICE
+from components.prometheus.kubernetes import REPLICA_LABEL, replica_alert_relabeling
 from tools.render import render
 from tools.synthetic_vega import TARGETS, MetricsServer, Scenario, SyntheticVega
 
@@ -437,8 +438,9 @@ def prometheus_yaml(
     for am in doc["alerting"]["alertmanagers"]:
         am["static_configs"] = [{"targets": list(alertmanagers)}]
     if replica is not None:
-        doc["global"].setdefault("external_labels", {})["replica"] = replica
-        doc["alerting"]["alert_relabel_configs"] = [{"action": "labeldrop", "regex": "replica"}]
+        # exactly what the prod replicas get (components/prometheus/kubernetes.py)
+        doc["global"].setdefault("external_labels", {})[REPLICA_LABEL] = replica
+        doc["alerting"]["alert_relabel_configs"] = replica_alert_relabeling()
     return yaml.safe_dump(doc, sort_keys=True)
 
 
