@@ -16,7 +16,6 @@ import json
 import multiprocessing
 import multiprocessing.connection
 import shutil
-import subprocess
 import time
 import urllib.parse
 from collections.abc import Mapping, Sequence
@@ -26,6 +25,7 @@ from typing import Any
 import yaml
 
 from components.platform.docker import LABEL_SERVICE
+from tools.loopback import Process
 from tools.synthetic_vega import MetricsServer, Scenario, SyntheticVega
 
 
@@ -165,22 +165,19 @@ def bench_config(rendered_config: Mapping[str, Any], targets: Sequence[str], add
 
 class PrometheusProcess:
     def __init__(self, binary: str, args: Sequence[str], log: Path, port: int):
-        self.argv = [binary, *args]
-        self.log = log
+        self.process = Process("prometheus", [binary, *args], log)
         self.port = port
-        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 120.0) -> None:
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.process.start()
         api = Api(self.port, timeout=2.0)
 
         def ready() -> bool:
-            if self.proc is None or self.proc.poll() is not None:
+            if not self.process.alive:
                 raise RuntimeError(f"prometheus exited:\n{self.log_tail()}")
             status, _ = api._request("GET", "/-/ready", {})
             return status == 200
@@ -191,20 +188,10 @@ class PrometheusProcess:
             api.close()
 
     def stop(self, timeout: float = 30.0) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self.proc = None
+        self.process.stop(timeout)
 
     def log_tail(self, lines: int = 20) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
+        return self.process.log_tail(lines)
 
 
 def _serve(scenario: Scenario, start: float, conn: multiprocessing.connection.Connection) -> None:

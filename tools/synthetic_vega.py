@@ -26,9 +26,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
+
+from tools.loopback import LoopbackServer
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -663,11 +665,9 @@ class SyntheticVega:
 # --------------------------------------------------------------------------- HTTP
 
 
-class MetricsServer(ThreadingHTTPServer):
+class MetricsServer(LoopbackServer):
     """Serves one model on 127.0.0.1: `/metrics` (the server's own target),
     `/metrics/<target>` (any target), GET/POST `/scenario` (JSON)."""
-
-    daemon_threads = True
 
     def __init__(self, model: SyntheticVega, target: str = "vega-api", port: int = 0, host: str = "127.0.0.1"):
         if target not in TARGETS:
@@ -675,28 +675,7 @@ class MetricsServer(ThreadingHTTPServer):
         self.model = model
         self.target = target
         self.scrapes = 0
-        self._thread: threading.Thread | None = None
-        super().__init__((host, port), _Handler)
-
-    @property
-    def port(self) -> int:
-        return int(self.server_address[1])
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> MetricsServer:
-        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self.server_close()
+        super().__init__(_Handler, port, host)
 
 
 class _Handler(BaseHTTPRequestHandler):

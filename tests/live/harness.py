@@ -39,7 +39,6 @@ kill), and every wait is bounded and fails with the tails of the logs.
 from __future__ import annotations
 
 import json
-import signal
 import socket
 import subprocess
 import threading
@@ -50,7 +49,7 @@ import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -59,6 +58,7 @@ import yaml
 from components.alertmanager import config as alertmanager_config
 from components.platform.docker import LABEL_SERVICE
 from components.prometheus.kubernetes import REPLICA_LABEL, replica_alert_relabeling
+from tools.loopback import LoopbackServer, Process
 from tools.render import render
 from tools.synthetic_vega import TARGETS, MetricsServer, Scenario, SyntheticVega
 
@@ -137,57 +137,6 @@ def http_ok(url: str, timeout: float = 2.0) -> bool:
 
 
 # --------------------------------------------------------------------------- processes
-
-
-class Process:
-    """One child process, its output in `log`; stopped by its PID, never by name."""
-
-    def __init__(self, name: str, argv: Sequence[str], log: Path):
-        self.name = name
-        self.argv = list(argv)
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        if self.alive:
-            raise RuntimeError(f"{self.name} is already running (pid {self.pid})")
-        with self.log.open("ab") as out:
-            out.write(f"\n=== start {time.strftime('%H:%M:%S')}: {' '.join(self.argv)}\n".encode())
-            self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc else None
-
-    @property
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Terminate (SIGTERM), wait up to `timeout`, then kill."""
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self.proc = None
-
-    def kill(self) -> None:
-        """SIGKILL: the process dies without any chance to clean up (a crash)."""
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
-        self.proc = None
-
-    def log_tail(self, lines: int = 30) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else "(no log)"
-        return f"--- {self.name} (pid {self.pid}, {self.log}) ---\n" + "\n".join(text.splitlines()[-lines:])
 
 
 def local_path(path: str, mapping: Mapping[str, str]) -> str:
@@ -328,16 +277,13 @@ class Delivery:
         ]
 
 
-class WebhookReceiver(ThreadingHTTPServer):
+class WebhookReceiver(LoopbackServer):
     """Records every Alertmanager webhook POST with its arrival time."""
-
-    daemon_threads = True
 
     def __init__(self) -> None:
         self._deliveries: list[Delivery] = []
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        super().__init__(("127.0.0.1", 0), _HookHandler)
+        super().__init__(_HookHandler)
 
     @property
     def url(self) -> str:
@@ -367,18 +313,6 @@ class WebhookReceiver(ThreadingHTTPServer):
             return f"deliveries so far (seconds after start, status, group): {seen}\n{logs()}"
 
         return wait_until(first, timeout, f"a {status} {alertname} notification", context)
-
-    def start(self) -> WebhookReceiver:
-        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self.server_close()
 
 
 class _HookHandler(BaseHTTPRequestHandler):
