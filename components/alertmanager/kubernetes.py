@@ -50,7 +50,7 @@ def deploy(
     name: str, settings: Settings, files: dict[str, str], cluster: KubernetesCluster, parent: pulumi.Resource
 ) -> None:
     k = cluster.k
-    opts = pulumi.ResourceOptions.merge(cluster.in_ns, pulumi.ResourceOptions(parent=parent))
+    opts = cluster.opts(parent)
     component = "alertmanager"
     replicas = k.replicas["alertmanager"]
 

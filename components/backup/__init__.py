@@ -103,7 +103,7 @@ class Backups(pulumi.ComponentResource):
     ):
         super().__init__("vega:backup:Backups", name, None, opts)
         k = cluster.k
-        child = pulumi.ResourceOptions.merge(cluster.in_ns, pulumi.ResourceOptions(parent=self))
+        child = cluster.opts(self)
         k8s.core.v1.ConfigMap(
             f"{name}-scripts",
             metadata={"name": SCRIPTS_CONFIGMAP, "namespace": k.namespace, "labels": labels("backup")},

@@ -62,7 +62,7 @@ def deploy(
     name: str, settings: Settings, files: dict[str, str], cluster: KubernetesCluster, parent: pulumi.Resource
 ) -> None:
     ns = cluster.agents_ns
-    opts = pulumi.ResourceOptions.merge(cluster.in_agents_ns, pulumi.ResourceOptions(parent=parent))
+    opts = cluster.opts(parent, agents=True)
     kind = settings.collector
     port = config.metrics_port(kind)
 

@@ -62,7 +62,7 @@ def deploy(
     name: str, settings: Settings, files: dict[str, str], cluster: KubernetesCluster, parent: pulumi.Resource
 ) -> None:
     ns = cluster.agents_ns
-    opts = pulumi.ResourceOptions.merge(cluster.in_agents_ns, pulumi.ResourceOptions(parent=parent))
+    opts = cluster.opts(parent, agents=True)
 
     config_volume = cluster.config_map(name, COMPONENT, files, CONFIG_DIR, opts, namespace=ns, service=SERVICE)
     # The internal certificate of the agents namespace (covers *.<agents namespace>.svc).

@@ -189,7 +189,7 @@ def deploy(
     name: str, settings: Settings, files: dict[str, str], cluster: KubernetesCluster, parent: pulumi.Resource
 ) -> None:
     k = cluster.k
-    opts = pulumi.ResourceOptions.merge(cluster.in_ns, pulumi.ResourceOptions(parent=parent))
+    opts = cluster.opts(parent)
 
     config_volume = cluster.config_map(name, COMPONENT, files, config.CONFIG_DIR, opts, service="grafana")
     secrets = secret_files(settings)

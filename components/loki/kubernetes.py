@@ -238,7 +238,7 @@ def deploy(
     name: str, settings: Settings, files: dict[str, str], cluster: KubernetesCluster, parent: pulumi.Resource
 ) -> None:
     k = cluster.k
-    opts = pulumi.ResourceOptions.merge(cluster.in_ns, pulumi.ResourceOptions(parent=parent))
+    opts = cluster.opts(parent)
 
     config_volume = cluster.config_map(name, "loki", files, config.CONFIG_DIR, opts, service="loki")
     tls = cluster.tls()  # internal certificate, its CA, and the user's CA bundle for S3

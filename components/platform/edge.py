@@ -315,23 +315,22 @@ class Edge(pulumi.ComponentResource):
                         f"{k.web_username}:{bcrypt_hash(k.web_username, k.web_password.reveal())}"
                     )
                 },
-                opts=pulumi.ResourceOptions.merge(cluster.in_ns, pulumi.ResourceOptions(parent=self)),
+                opts=cluster.opts(self),
             )
         for body in ingresses(settings):
             k8s.networking.v1.Ingress(
                 f"{name}-{body['metadata']['name']}-ingress",
                 metadata=body["metadata"],
                 spec=body["spec"],
-                opts=pulumi.ResourceOptions.merge(cluster.in_ns, pulumi.ResourceOptions(parent=self)),
+                opts=cluster.opts(self),
             )
         for body in policies(settings):
             in_agents = body["metadata"]["namespace"] == cluster.agents_ns
-            base = cluster.in_agents_ns if in_agents else cluster.in_ns
             k8s.networking.v1.NetworkPolicy(
                 f"{name}-{body['metadata']['namespace']}-{body['metadata']['name']}",
                 metadata=body["metadata"],
                 spec=body["spec"],
-                opts=pulumi.ResourceOptions.merge(base, pulumi.ResourceOptions(parent=self)),
+                opts=cluster.opts(self, agents=in_agents),
             )
         self.register_outputs({})
 

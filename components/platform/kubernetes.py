@@ -128,8 +128,7 @@ class KubernetesCluster:
             },
             opts=child,
         )
-        self.in_ns = pulumi.ResourceOptions(parent=parent, depends_on=[self.namespace])
-        self.in_agents_ns = pulumi.ResourceOptions(parent=parent, depends_on=[self.agents_namespace])
+        in_ns, in_agents_ns = self.opts(parent), self.opts(parent, agents=True)
 
         # The object-storage keys, for the containers that take them from the environment.
         storage = self.k.object_storage
@@ -141,13 +140,13 @@ class KubernetesCluster:
                 "access_key_id": pulumi.Output.secret(storage.access_key_id.reveal()),
                 "secret_access_key": pulumi.Output.secret(storage.secret_access_key.reveal()),
             },
-            opts=self.in_ns,
+            opts=in_ns,
         )
 
         self.internal_tls_secret = self.k.internal_tls_secret or INTERNAL_TLS_SECRET
         self.agents_tls_secret = self.k.internal_tls_secret or INTERNAL_TLS_SECRET
         if not self.k.internal_tls_secret:
-            for namespace, opts in ((self.ns, self.in_ns), (self.agents_ns, self.in_agents_ns)):
+            for namespace, opts in ((self.ns, in_ns), (self.agents_ns, in_agents_ns)):
                 k8s.apiextensions.CustomResource(
                     f"{name}-internal-certificate" + ("" if namespace == self.ns else "-agents"),
                     api_version="cert-manager.io/v1",
@@ -167,6 +166,12 @@ class KubernetesCluster:
                     },
                     opts=opts,
                 )
+
+    def opts(self, parent: pulumi.Resource, *, agents: bool = False) -> pulumi.ResourceOptions:
+        """Options of a child of `parent` that lives in the services' (or the agents')
+        namespace: it waits for that namespace to exist."""
+        namespace = self.agents_namespace if agents else self.namespace
+        return pulumi.ResourceOptions(parent=parent, depends_on=[namespace])
 
     # ---- naming and addresses
 

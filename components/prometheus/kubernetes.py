@@ -242,7 +242,7 @@ def deploy(
     name: str, settings: Settings, files: dict[str, str], cluster: KubernetesCluster, parent: pulumi.Resource
 ) -> None:
     k = cluster.k
-    opts = pulumi.ResourceOptions.merge(cluster.in_ns, pulumi.ResourceOptions(parent=parent))
+    opts = cluster.opts(parent)
     component = "prometheus"
 
     account = cluster.service_account("prometheus", component, opts)

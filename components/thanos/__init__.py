@@ -59,7 +59,7 @@ class Thanos(pulumi.ComponentResource):
     ):
         super().__init__("vega:thanos:Thanos", name, None, opts)
         k = cluster.k
-        child = pulumi.ResourceOptions.merge(cluster.in_ns, pulumi.ResourceOptions(parent=self))
+        child = cluster.opts(self)
         secrets = secret_files(settings)
         secret_volume = cluster.secret(
             name, "thanos", secrets, SECRETS_DIR, child, service="thanos", render_visible=RENDER_VISIBLE
