@@ -162,18 +162,12 @@ def set_flag(argv: Sequence[str], flag: str, value: str) -> list[str]:
     return [*out, f"{flag}={value}"]
 
 
-class Prometheus:
-    """A Prometheus server from a config directory (prometheus.yml + rules/)."""
+class Server:
+    """A server process on a 127.0.0.1 port, ready once /-/ready answers."""
 
-    def __init__(self, binary: str, name: str, config_dir: Path, data_dir: Path, port: int, rendered_args: Sequence[str]):
-        self.name = name
-        self.port = port
-        self.config_dir = config_dir
-        self.data_dir = data_dir
-        data_dir.mkdir(parents=True, exist_ok=True)
-        argv = replace_paths(rendered_args, {"/etc/prometheus": str(config_dir), "/prometheus": str(data_dir)})
-        argv = set_flag(argv, "--web.listen-address", f"127.0.0.1:{port}")
-        self.process = Process(name, [binary, *argv], config_dir.parent / f"{name}.log")
+    name: str
+    port: int
+    process: Process
 
     @property
     def url(self) -> str:
@@ -191,6 +185,20 @@ class Prometheus:
         if not self.process.alive:
             raise AssertionError(f"{self.name} exited\n{self.process.log_tail()}")
         return http_ok(f"{self.url}/-/ready")
+
+
+class Prometheus(Server):
+    """A Prometheus server from a config directory (prometheus.yml + rules/)."""
+
+    def __init__(self, binary: str, name: str, config_dir: Path, data_dir: Path, port: int, rendered_args: Sequence[str]):
+        self.name = name
+        self.port = port
+        self.config_dir = config_dir
+        self.data_dir = data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        argv = replace_paths(rendered_args, {"/etc/prometheus": str(config_dir), "/prometheus": str(data_dir)})
+        argv = set_flag(argv, "--web.listen-address", f"127.0.0.1:{port}")
+        self.process = Process(name, [binary, *argv], config_dir.parent / f"{name}.log")
 
     def api(self, path: str, **params: Any) -> Any:
         body = get_json(f"{self.url}/api/v1/{path}", params)
@@ -215,7 +223,7 @@ class Prometheus:
         return list(self.api("alerts")["alerts"])
 
 
-class Alertmanager:
+class Alertmanager(Server):
     """An Alertmanager from a config directory; `cluster_port`/`peers` make it an HA peer."""
 
     def __init__(
@@ -234,23 +242,6 @@ class Alertmanager:
         argv = set_flag(argv, "--web.external-url", self.url)
         argv = set_flag(argv, "--web.listen-address", f"127.0.0.1:{port}")
         self.process = Process(name, [binary, *argv], config_dir.parent / f"{name}.log")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 60.0) -> None:
-        self.process.start()
-        wait_until(self._ready, timeout, f"{self.name} to be ready", self.process.log_tail)
-
-    def _ready(self) -> bool:
-        if not self.process.alive:
-            raise AssertionError(f"{self.name} exited\n{self.process.log_tail()}")
-        return http_ok(f"{self.url}/-/ready")
 
     def status(self) -> dict[str, Any]:
         return dict(get_json(f"{self.url}/api/v2/status"))
