@@ -84,7 +84,7 @@ test: lint
 	$(VENV)/bin/pytest
 
 bench: venv
-	$(PY) -m tools.bench
+	$(PY) -m bench
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

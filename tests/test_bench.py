@@ -1,4 +1,4 @@
-"""The benchmark's own logic (tools/bench*.py): the inlining of recording rules, Grafana's
+"""The benchmark's own logic (bench/*.py): the inlining of recording rules, Grafana's
 request model, the synthetic history and its promtool backfill, the figures of the report,
 and, on a tiny backfilled TSDB in a real Prometheus, that every panel query and its raw form
 give the same values. Nothing here asserts a timing: `make bench` measures those."""
@@ -13,11 +13,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
-from tools import bench
-from tools.bench_data import BLOCK_SECONDS, History, OpenMetricsWriter, rule_backfill_file, split_at_blocks
-from tools.bench_prom import bench_config, local_args, overlapping, wait_for
-from tools.bench_promql import (
+import bench.__main__ as bench
+from bench.data import BLOCK_SECONDS, History, OpenMetricsWriter, rule_backfill_file, split_at_blocks
+from bench.prom import bench_config, local_args, overlapping, wait_for
+from bench.promql import (
     RecordingRule,
     UnsupportedExpansion,
     dependencies,
@@ -27,10 +26,11 @@ from tools.bench_promql import (
     recorded_names,
     selectors,
 )
-from tools.bench_refresh import dashboard_targets, duration, interval_ms, refresh_requests, round_interval_ms
-from tools.bench_report import Refreshes, as_json, format_groups, format_table, group_stats, rows, targets_met
+from bench.refresh import dashboard_targets, duration, interval_ms, refresh_requests, round_interval_ms
+from bench.report import Refreshes, as_json, format_groups, format_table, group_stats, rows, targets_met
+from demo.vega import Scenario, SyntheticVega
+from tests.conftest import ROOT
 from tools.dashboard_queries import dashboard_prometheus_queries
-from tools.synthetic_vega import Scenario, SyntheticVega
 
 RECORDING = ROOT / "configs" / "prometheus" / "rules" / "recording.yml"
 DASHBOARDS = sorted((ROOT / "configs" / "grafana" / "dashboards").glob("*.json"))
@@ -338,7 +338,7 @@ def test_the_bench_prometheus_runs_the_rendered_configuration(rendered: Callable
     assert set(jobs) == {"vega-api", "vega-coordinator"}
     assert jobs["vega-coordinator"]["metrics_path"] == "/metrics/vega-coordinator"
     assert jobs["vega-coordinator"]["relabel_configs"][0]["replacement"] == "vega-coordinator:synthetic"
-    from tools.bench_prom import rendered_prometheus_args
+    from bench.prom import rendered_prometheus_args
 
     args = local_args(rendered_prometheus_args(out), Path("/tmp/c"), Path("/tmp/d"), 1234)
     assert "--config.file=/tmp/c/prometheus.yml" in args and "--storage.tsdb.path=/tmp/d" in args

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from components.settings import parse_duration
-from tests.live.harness import (
+from tests.support.harness import (
     EVALUATION_INTERVAL,
     GROUP_WAIT,
     HA_GROUP_INTERVAL,

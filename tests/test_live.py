@@ -1,7 +1,7 @@
 """Live on loopback: a real Prometheus and Alertmanager from the rendered dev config, scraping
-the synthetic Vega exporter (tools/synthetic_vega.py). Every target is up, every rule evaluates,
+the synthetic Vega exporter (demo/vega.py). Every target is up, every rule evaluates,
 every recording rule and every dashboard query returns data, exemplars carry trace ids, and the
-seed's two alerts reach a webhook and resolve. What the harness rewrites: tests/live/harness.py.
+seed's two alerts reach a webhook and resolve. What the harness rewrites: tests/support/harness.py.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 
 from components.settings import parse_duration
+from demo.vega import API_ENDPOINTS, Scenario, SyntheticVega, trace_id
 from tests.conftest import ROOT
-from tests.live.harness import (
+from tests.support.harness import (
     EVALUATION_INTERVAL,
     GROUP_WAIT,
     AlertRun,
@@ -29,7 +30,6 @@ from tests.live.harness import (
     wait_until,
     write_report,
 )
-from tools.synthetic_vega import API_ENDPOINTS, Scenario, SyntheticVega, trace_id
 
 pytestmark = [pytest.mark.live, pytest.mark.tool]
 

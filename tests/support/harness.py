@@ -58,9 +58,9 @@ import yaml
 from components.alertmanager import config as alertmanager_config
 from components.platform.docker import LABEL_SERVICE
 from components.prometheus.kubernetes import REPLICA_LABEL, replica_alert_relabeling
-from tools.loopback import LoopbackServer, Process
+from demo.vega import TARGETS, MetricsServer, Scenario, SyntheticVega
+from tests.support.loopback import LoopbackServer, Process
 from tools.render import render
-from tools.synthetic_vega import TARGETS, MetricsServer, Scenario, SyntheticVega
 
 T = TypeVar("T")
 

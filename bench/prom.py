@@ -25,8 +25,8 @@ from typing import Any
 import yaml
 
 from components.platform.docker import LABEL_SERVICE
-from tools.loopback import Process
-from tools.synthetic_vega import MetricsServer, Scenario, SyntheticVega
+from demo.vega import MetricsServer, Scenario, SyntheticVega
+from tests.support.loopback import Process
 
 
 class ApiError(RuntimeError):

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import yaml
 
-from tools.bench_promql import Rules, inline_rule
-from tools.synthetic_vega import TARGETS, Scenario, SyntheticVega
+from bench.promql import Rules, inline_rule
+from demo.vega import TARGETS, Scenario, SyntheticVega
 
 BLOCK_SECONDS = 2 * 3600  # promtool's block duration (tsdb.DefaultBlockDuration)
 

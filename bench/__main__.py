@@ -1,24 +1,24 @@
 """Dashboard refresh benchmark: recording rules against the same panels computed from raw series.
 
-    python -m tools.bench                      # 1,000 participants, 24h of history (6-7 minutes)
-    python -m tools.bench --participants 200 --repeats 3 --out build/bench-small.json
-    python -m tools.bench --recording-interval 1m   # what if the dashboards' rule groups ran every 1m
+    python -m bench                      # 1,000 participants, 24h of history (6-7 minutes)
+    python -m bench --participants 200 --repeats 3 --out build/bench-small.json
+    python -m bench --recording-interval 1m   # what if the dashboards' rule groups ran every 1m
 
 What it does, all on 127.0.0.1:
 
 1. Renders the dev stack and starts a real Prometheus with its configuration (command line,
-   global section, rule files), scraping a synthetic Vega (`tools.synthetic_vega`: the API,
+   global section, rule files), scraping a synthetic Vega (`demo.vega`: the API,
    the coordinator with its per-participant series, database, host and containers) live.
 2. Builds the day of history before that moment from the same model, every target scraped
    each 15s, as TSDB blocks (`promtool tsdb create-blocks-from openmetrics`, see
-   tools/bench_data.py), and hands them to the running server.
+   bench/data.py), and hands them to the running server.
 3. Backfills the recorded series of every recording rule the dashboards read over the whole
    history with `promtool tsdb create-blocks-from rules`, hands those blocks over too, and
    waits until Prometheus has loaded and merged them (as a long-running server has them).
 4. Checks that every panel query and its raw form (recording rules inlined,
-   tools/bench_promql.py) give the same result at evaluation timestamps of the backfill.
+   bench/promql.py) give the same result at evaluation timestamps of the backfill.
 5. Times full refreshes of each dashboard (every request Grafana sends, one after the other,
-   tools/bench_refresh.py) over 6h and 24h, recorded and raw alternately, `--repeats` times
+   bench/refresh.py) over 6h and 24h, recorded and raw alternately, `--repeats` times
    after one warm-up, and reads the evaluation time of every rule group from /api/v1/rules,
    during the refreshes ("under load") and afterwards with nothing else querying ("quiet").
 
@@ -48,8 +48,8 @@ from typing import Any
 
 import yaml
 
-from tools.bench_data import History, backfill_rules, build_history, rule_backfill_file, set_group_interval
-from tools.bench_prom import (
+from bench.data import History, backfill_rules, build_history, rule_backfill_file, set_group_interval
+from bench.prom import (
     Api,
     PrometheusProcess,
     SyntheticServer,
@@ -62,9 +62,9 @@ from tools.bench_prom import (
     wait_for,
     write_yaml,
 )
-from tools.bench_promql import Rules, dependencies, inline, load_rules, recorded_names
-from tools.bench_refresh import Request, dashboard_targets, parse_duration, refresh_requests
-from tools.bench_report import (
+from bench.promql import Rules, dependencies, inline, load_rules, recorded_names
+from bench.refresh import Request, dashboard_targets, parse_duration, refresh_requests
+from bench.report import (
     GroupStats,
     Refreshes,
     Row,
@@ -76,9 +76,9 @@ from tools.bench_report import (
     slowest,
     targets_met,
 )
+from demo.vega import Scenario
 from tools.dashboard_queries import load
 from tools.render import render
-from tools.synthetic_vega import Scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARDS = ROOT / "configs" / "grafana" / "dashboards"

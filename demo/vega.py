@@ -8,10 +8,10 @@ so changing the scenario at some instant bends them without a reset. The same mo
 live scrapes (`MetricsServer`) and writes backfill input for
 `promtool tsdb create-blocks-from openmetrics` (`SyntheticVega.backfill`).
 
-    python -m tools.synthetic_vega --port 8000                  # vega-api at /metrics
+    python -m demo.vega --port 8000                  # vega-api at /metrics
     curl localhost:8000/metrics/vega-coordinator                # any target at /metrics/<target>
     curl -XPOST localhost:8000/scenario -d '{"active": 1}'      # change the scenario
-    python -m tools.synthetic_vega backfill --participants 1000 --hours 2 --out vega.om
+    python -m demo.vega backfill --participants 1000 --hours 2 --out vega.om
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from tools.loopback import LoopbackServer
+from tests.support.loopback import LoopbackServer
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"

@@ -1,0 +1,1 @@
+"""The benchmark: dashboard refreshes with recording rules against raw series (`make bench`)."""
