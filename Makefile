@@ -15,7 +15,7 @@ export PULUMI_CONFIG_PASSPHRASE_FILE := $(STATE_DIR)/passphrase
 endif
 endif
 
-.PHONY: help venv check-tools stack-ready up preview destroy render test lint checkov-venv bench clean
+.PHONY: help venv check-tools stack-ready up preview destroy render test lint checkov-venv bench smoke clean
 
 help:
 	@echo "make up        create the venv and run 'pulumi up' for STACK (default dev) on local state"
@@ -23,6 +23,7 @@ help:
 	@echo "make destroy   'pulumi destroy' for STACK"
 	@echo "make render    offline render of STACK into OUT (no CLI, no Docker): make render STACK=dev OUT=d"
 	@echo "make test      lint, type-check and the whole test suite"
+	@echo "make smoke     check a running STACK: targets, rules, Alertmanager, Loki, Jaeger, Grafana (needs the CLI)"
 	@echo "make bench     dashboard refresh benchmark: recording rules vs raw series (real Prometheus, ~8 min)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -82,6 +83,10 @@ lint: venv
 
 test: lint
 	$(VENV)/bin/pytest
+
+smoke: venv
+	$(need_pulumi)
+	$(PY) -m tools.smoke --stack $(STACK)
 
 bench: venv
 	$(PY) -m bench
