@@ -1,16 +1,17 @@
 """Loopback plumbing shared by the live tests and the benchmark: a child process stopped by
-its PID, and an HTTP server on 127.0.0.1 in a thread of its own."""
+its PID, and an HTTP server on 127.0.0.1 in a thread of its own (the demo's, demo/server.py)."""
 
 from __future__ import annotations
 
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Self
+
+from demo.server import LoopbackServer
+
+__all__ = ["LoopbackServer", "Process"]
 
 
 class Process:
@@ -62,36 +63,3 @@ class Process:
     def log_tail(self, lines: int = 30) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else "(no log)"
         return f"--- {self.name} (pid {self.pid}, {self.log}) ---\n" + "\n".join(text.splitlines()[-lines:])
-
-
-class LoopbackServer(ThreadingHTTPServer):
-    """A ThreadingHTTPServer on 127.0.0.1 (a free port unless one is given), served from a
-    daemon thread between start() and stop()."""
-
-    daemon_threads = True
-
-    def __init__(self, handler: type[BaseHTTPRequestHandler], port: int = 0, host: str = "127.0.0.1"):
-        self._thread: threading.Thread | None = None
-        super().__init__((host, port), handler)
-
-    @property
-    def port(self) -> int:
-        return int(self.server_address[1])
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> Self:
-        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self.server_close()
-
-
