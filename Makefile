@@ -5,6 +5,8 @@ OUT ?= build/$(STACK)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STATE_DIR ?= $(CURDIR)/.pulumi-state
+# Upstream binaries from `make tools` come before any on PATH (tests/support/upstream.py too).
+export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
 # Local defaults: state in .pulumi-state/ (no Pulumi account), and a passphrase for the
 # stack's secrets kept in .pulumi-state/passphrase unless you bring your own.
@@ -15,14 +17,18 @@ export PULUMI_CONFIG_PASSPHRASE_FILE := $(STATE_DIR)/passphrase
 endif
 endif
 
-.PHONY: help venv check-tools stack-ready up preview destroy render test lint checkov-venv bench smoke clean
+.PHONY: help venv tools check-tools stack-ready config docs new-alert up preview destroy render test lint checkov-venv bench smoke clean
 
 help:
 	@echo "make up        create the venv and run 'pulumi up' for STACK (default dev) on local state"
 	@echo "make preview   'pulumi preview' for STACK"
 	@echo "make destroy   'pulumi destroy' for STACK"
+	@echo "make config    'pulumi config' on STACK's state: make config ARGS='set --secret grafanaAdminPassword'"
+	@echo "make new-alert rule, runbook section and promtool test of a new alert: make new-alert NAME=QueueBacklogHigh SEVERITY=warning"
+	@echo "make docs      regenerate the tables of alerts in README.md and docs/runbooks.md"
 	@echo "make render    offline render of STACK into OUT (no CLI, no Docker): make render STACK=dev OUT=d"
 	@echo "make test      lint, type-check and the whole test suite"
+	@echo "make tools     Prometheus/promtool and Alertmanager/amtool from Debian unstable into .tools/bin (for test, bench)"
 	@echo "make smoke     check a running STACK: targets, rules, Alertmanager, Loki, Jaeger, Grafana (needs the CLI)"
 	@echo "make bench     dashboard refresh benchmark: recording rules vs raw series (real Prometheus, ~8 min)"
 
@@ -33,6 +39,9 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@touch $@
 
 venv: $(VENV)/.installed
+
+tools:
+	@bash tools/install-upstream.sh
 
 checkov-venv: .venv-checkov/.installed
 .venv-checkov/.installed: requirements-checkov.txt
@@ -58,12 +67,25 @@ check-tools:
 	$(need_pulumi)
 	$(if $(filter kubernetes,$(shell grep -h 'platform:' Pulumi.$(STACK).yaml 2>/dev/null)),,$(need_docker))
 
-stack-ready: check-tools venv
+# The state `make up` uses: the passphrase file (created once) and STACK (selected, or created).
+define stack_state
 	@mkdir -p $(STATE_DIR)
 	@if [ -n "$$PULUMI_CONFIG_PASSPHRASE_FILE" ] && [ ! -s "$$PULUMI_CONFIG_PASSPHRASE_FILE" ]; then \
-	  umask 077; $(PY) -c "import secrets; print(secrets.token_urlsafe(32))" > "$$PULUMI_CONFIG_PASSPHRASE_FILE"; \
+	  umask 077; python3 -c "import secrets; print(secrets.token_urlsafe(32))" > "$$PULUMI_CONFIG_PASSPHRASE_FILE"; \
 	  echo "Created a passphrase for this stack's secrets in $$PULUMI_CONFIG_PASSPHRASE_FILE (keep it)."; fi
-	@pulumi stack select $(STACK) 2>/dev/null || pulumi stack init $(STACK)
+	@pulumi stack select $(STACK) </dev/null 2>/dev/null || pulumi stack init $(STACK) </dev/null
+endef
+
+stack-ready: check-tools venv
+	$(stack_state)
+
+# `pulumi config` on the state `make up` uses; needs only the Pulumi CLI (no Docker, no venv).
+# A secret given without a value is asked for (or read from stdin), so it stays out of the
+# shell's history: make config ARGS='set --secret grafanaAdminPassword'
+config:
+	$(need_pulumi)
+	$(stack_state)
+	pulumi config --stack $(STACK) $(ARGS)
 
 up: stack-ready
 	pulumi up --stack $(STACK)
@@ -73,6 +95,12 @@ preview: stack-ready
 
 destroy: stack-ready
 	pulumi destroy --stack $(STACK)
+
+docs: venv
+	$(PY) -m tools.docs
+
+new-alert: venv
+	$(PY) -m tools.scaffold alert "$(NAME)" "$(SEVERITY)"
 
 render: venv
 	$(PY) -m tools.render --stack $(STACK) --out $(OUT)

@@ -22,8 +22,9 @@ What it does, all on 127.0.0.1:
    after one warm-up, and reads the evaluation time of every rule group from /api/v1/rules,
    during the refreshes ("under load") and afterwards with nothing else querying ("quiet").
 
-It prints the medians, their ratios and the targets (each refresh at least 5x faster with
-recording rules; under 250 ms median over 24h), and writes them as JSON to `--out`.
+It prints the medians, their ratios and the targets (each dashboard's 24h refresh at least 5x
+faster with recording rules and under 250 ms median; the 6h ratios for information), and
+writes them as JSON to `--out`.
 """
 
 from __future__ import annotations
@@ -72,16 +73,17 @@ from bench.report import (
     format_groups,
     format_table,
     group_stats,
+    readme_table,
     rows,
     slowest,
     targets_met,
 )
 from demo.vega import Scenario
-from tools.dashboard_queries import load
+from tests.support import upstream
+from tools.dashboard_queries import dashboard_files, load
 from tools.render import render
 
 ROOT = Path(__file__).resolve().parent.parent
-DASHBOARDS = ROOT / "configs" / "grafana" / "dashboards"
 LOOKBACK = 300.0  # Prometheus' lookback delta and the recording rules' longest window (5m)
 
 
@@ -98,8 +100,9 @@ class Dashboard:
     path: Path
 
 
-def dashboards(directory: Path = DASHBOARDS) -> list[Dashboard]:
-    return [Dashboard(str(load(p).get("title", p.stem)), p) for p in sorted(directory.glob("*.json"))]
+def dashboards() -> list[Dashboard]:
+    """The stack's own dashboards (configs/grafana/dashboards/generated/)."""
+    return [Dashboard(str(load(p).get("title", p.stem)), p) for p in dashboard_files(own=False)]
 
 
 Key = tuple[str, str]  # (dashboard title, range label)
@@ -569,7 +572,7 @@ def format_report(
     for form, items in report["slowest_queries_ms"].items():
         lines += [f"  {form:<8} {ms:8.1f}  {dashboard}: {query}" for dashboard, query, ms in items]
     verdict = "met" if report["targets_met"] else "NOT met"
-    lines += ["", f"Targets (each refresh >= 5x faster recorded; recorded < 250 ms median over 24h): {verdict}"]
+    lines += ["", f"Targets (each dashboard's 24h refresh >= 5x faster recorded and < 250 ms median): {verdict}"]
     return "\n".join(lines)
 
 
@@ -590,16 +593,23 @@ def main(argv: list[str] | None = None) -> int:
         help="what if: the rule groups the dashboards read evaluate at this interval (e.g. 1m), not the rendered one",
     )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument(
+        "--readme-table", type=Path, metavar="REPORT", help="print the README's table of a report, run nothing"
+    )
     args = parser.parse_args(argv)
-    missing = [name for name in ("prometheus", "promtool") if shutil.which(name) is None]
-    if missing:
-        print(f"bench: {', '.join(missing)} not found (Debian: apt-get install prometheus)", file=sys.stderr)
+    if args.readme_table:
+        print(readme_table(json.loads(args.readme_table.read_text())))
+        return 0
+    binaries = {name: upstream.find(name) for name in ("prometheus", "promtool")}
+    problems = [str(found) for found in binaries.values() if found.problem]
+    if problems:
+        print("bench: " + "\n".join(problems), file=sys.stderr)
         return 2
     ranges = {label.strip(): parse_duration(label.strip()) for label in args.ranges.split(",") if label.strip()}
     options = Options(args.participants, args.silos, ranges, args.repeats, args.jobs, args.stack)
     if args.recording_interval:
         options.recording_interval = parse_duration(args.recording_interval)
-    report = run(options, str(shutil.which("prometheus")), str(shutil.which("promtool")), args.out, args.keep)
+    report = run(options, str(binaries["prometheus"].path), str(binaries["promtool"].path), args.out, args.keep)
     print(f"\nwrote {args.out}")
     if not report["equivalent"]:
         return 1

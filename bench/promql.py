@@ -12,6 +12,9 @@ PromQL cannot filter an arbitrary expression by label matchers, so the filter is
   computed from, so filtering the inputs selects exactly the results the matcher selects;
 - a matcher on a label that `E` drops is dropped when it matches the empty string (what the
   recorded series carries for that label, e.g. `=~".*"`), and refused otherwise;
+- a matcher on the dashboards' guard label (`tools.dashboard_queries.FILTER_GUARD_LABEL`,
+  carried by no series) is pushed down as it is: it selects the raw series exactly when it
+  selects the recorded ones;
 - a matcher on one of the rule's own `labels` is decided at once (the value is fixed);
   those labels are put back with `label_replace(...)` so the result carries them too.
 
@@ -34,6 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+from tools.dashboard_queries import FILTER_GUARD_LABEL
 
 _STR = r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`'
 _TOKEN = re.compile(
@@ -275,8 +280,8 @@ def inline_rule(rule: RecordingRule, rules: Rules, matchers: Sequence[Matcher] =
             if not matcher.matches(rule.labels[matcher.label]):
                 return None
             continue
-        if label_survives(rule.expr, matcher.label):
-            pushed.append(matcher)
+        if matcher.label == FILTER_GUARD_LABEL or label_survives(rule.expr, matcher.label):
+            pushed.append(matcher)  # no series carries the guard label: it filters raw and recorded alike
         elif not _matches_empty(matcher):
             raise UnsupportedExpansion(f"{rule.record} drops {matcher.label}, which {matcher.text} requires")
     return inline(push_matchers(squash(rule.expr), pushed), rules, depth + 1)

@@ -8,8 +8,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-SPEEDUP_TARGET = 5.0  # every dashboard refresh at least this much faster with recording rules
-BUDGET_SECONDS = 0.250  # median refresh with recording rules over the budget range
+# The targets, both on each dashboard's refresh over BUDGET_RANGE: at least SPEEDUP_TARGET
+# times faster with recording rules, and a median under BUDGET_SECONDS. Other ranges are
+# measured and shown against the same ratio, for information.
+SPEEDUP_TARGET = 5.0
+BUDGET_SECONDS = 0.250
 BUDGET_RANGE = "24h"
 
 
@@ -68,7 +71,9 @@ def rows(runs: Iterable[Refreshes], queries: Mapping[tuple[str, str], int]) -> l
 
 
 def targets_met(table: Sequence[Row]) -> bool:
-    return bool(table) and all(r.speedup_ok and r.budget_ok is not False for r in table)
+    """Every dashboard's BUDGET_RANGE refresh meets both targets."""
+    budget = [r for r in table if r.range == BUDGET_RANGE]
+    return bool(budget) and all(r.speedup_ok and r.budget_ok for r in budget)
 
 
 def slowest(runs: Iterable[Refreshes], form: str, range_label: str, count: int = 5) -> list[tuple[str, str, float]]:
@@ -144,6 +149,33 @@ def format_groups(quiet: Sequence[GroupStats], loaded: Sequence[GroupStats]) -> 
             f"  {load_n:>13} {load_med:>9.1f} {load_max:>7.1f}"
         )
     return "\n".join(lines)
+
+
+def readme_table(report: Mapping[str, Any]) -> str:
+    """The README's table from a report `python -m bench` wrote (its "refresh" rows)."""
+    lines = [
+        f"| Dashboard | Range | With rules | Raw series | Faster | Target: ≥{SPEEDUP_TARGET:g}×, {BUDGET_RANGE} "
+        f"< {BUDGET_SECONDS * 1000:.0f} ms |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in sorted(report["refresh"], key=lambda r: (r["dashboard"], _seconds(r["range"]))):
+        r = Row(**row)
+        if r.range == BUDGET_RANGE:
+            verdict = "met" if r.speedup_ok and r.budget_ok else "**not met**"
+        else:
+            verdict = f"({'≥' if r.speedup_ok else 'under '}{SPEEDUP_TARGET:g}×)"
+        name = r.dashboard.removeprefix("Vega 2.0 - ")
+        lines.append(f"| {name} | {r.range} | {_ms(r.recorded_ms)} | {_ms(r.raw_ms)} | {r.ratio:.1f}× | {verdict} |")
+    return "\n".join(lines)
+
+
+def _ms(value: float) -> str:
+    return f"{value / 1000:.1f} s" if value >= 1000 else f"{value:.0f} ms"
+
+
+def _seconds(label: str) -> float:
+    units = {"m": 60, "h": 3600, "d": 86400}
+    return float(label[:-1]) * units.get(label[-1], 1)
 
 
 def as_json(value: Any) -> Any:

@@ -1,5 +1,8 @@
 """Helpers shared by the config renderers: stable YAML/JSON and the files under configs/.
 
+What those files mean is checked earlier, with the stack settings (components/settings/);
+here they are only read and written out.
+
 Rendered files are deterministic (sorted keys, fixed layout), so a diff of two renders shows
 exactly what a change does and nothing else.
 """
@@ -7,7 +10,6 @@ exactly what a change does and nothing else.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from typing import Any
 import yaml
 
 from components.settings import ConfigError, configs_dir
+from components.settings.rules import fill as fill_placeholders
 
 
 class _Dumper(yaml.SafeDumper):
@@ -63,27 +66,13 @@ def files_under(relative: str, pattern: str, configs: Path | None = None) -> dic
     return {p.name: p.read_text() for p in sorted(folder.glob(pattern)) if p.is_file()}
 
 
-_PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
 def fill(text: str, values: Mapping[str, Any], where: str) -> tuple[str, set[str]]:
     """Replace ${name} placeholders from values; unknown names are an error naming the file.
 
     Returns the text and the set of names used.
     """
-    used: set[str] = set()
-    missing: list[str] = []
-
-    def sub(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in values:
-            missing.append(name)
-            return match.group(0)
-        used.add(name)
-        return str(values[name])
-
-    out = _PLACEHOLDER.sub(sub, text)
+    out, used, missing = fill_placeholders(text, values)
     if missing:
         known = ", ".join(sorted(values))
-        raise ConfigError([f"{where}: unknown placeholder(s) {', '.join(sorted(set(missing)))}; known are {known}"])
+        raise ConfigError([f"{where}: unknown placeholder(s) {', '.join(sorted(missing))}; known are {known}"])
     return out, used

@@ -16,6 +16,7 @@ from components.alertmanager import Alertmanager
 from components.alertmanager import config as alertmanager_config
 from components.collector import LogCollector
 from components.collector import config as collector_config
+from components.demo import DemoVega
 from components.exporters import Cadvisor, NodeExporter
 from components.grafana import Grafana
 from components.grafana import config as grafana_config
@@ -147,6 +148,8 @@ class ObservabilityStack(pulumi.ComponentResource):
         self.node_exporter = NodeExporter(f"{name}-node-exporter", args("node_exporter"), child)
         if isinstance(platform, DockerHost):
             self.cadvisor = Cadvisor(f"{name}-cadvisor", args("cadvisor"), child)
+            if platform.settings.demo:
+                self.demo = DemoVega(f"{name}-demo", args("demo"), child)
         else:
             # On kubernetes the kubelet serves cAdvisor's metrics; Prometheus scrapes it.
             from components.backup import Backups

@@ -30,7 +30,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from tests.support.loopback import LoopbackServer
+from demo.server import LoopbackServer
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -88,6 +88,15 @@ CONTAINERS = (
 
 DATABASES = ("vega", "postgres")
 
+# What `POST /scenario/<name>` changes: the situations the seed's alerts are about, and back.
+NAMED_SCENARIOS: dict[str, dict[str, Any]] = {
+    "normal": {"active": None, "storm_errors_per_second": 0.0, "latency_factor": 1.0, "rounds_advancing": True},
+    "error-storm": {"storm_errors_per_second": 5.0},  # HighErrorRate, the availability SLO alerts
+    "participants-drop": {"active": 1},  # FederatedParticipantDown
+    "slow-api": {"latency_factor": 8.0},  # the latency SLO alerts
+    "stalled-rounds": {"rounds_advancing": False},  # FederatedRoundStalled
+}
+
 
 @dataclass(frozen=True)
 class Scenario:
@@ -108,6 +117,9 @@ class Scenario:
     aggregation_seconds: float = 0.8  # typical time to aggregate one round
     update_bytes: float = 4e6  # bytes the coordinator sends each active participant per round
     database_up: bool = True
+    # Serve only the seed's metrics: no federated_participant_* gauges, and
+    # federated_bytes_sent_total as one series without participant_id or silo labels.
+    seed_only: bool = False
 
     def __post_init__(self) -> None:
         if self.participants < 0 or self.silos < 1:
@@ -351,7 +363,9 @@ class SyntheticVega:
         out: dict[CounterKey, float] = {}
         for pid, silo, active in self.participants():
             rate = s.update_bytes * rounds_per_second * (0.9 + 0.2 * _unit(pid)) if active else 0.0
-            out[("federated_bytes_sent_total", "", (("participant_id", pid), ("silo", silo)))] = rate
+            labels: Labels = () if s.seed_only else (("participant_id", pid), ("silo", silo))
+            key = ("federated_bytes_sent_total", "", labels)
+            out[key] = out.get(key, 0.0) + rate
         median = s.aggregation_seconds * max(1.0, s.active_count / 50.0) ** 0.5
         for le in AGGREGATION_BUCKETS:
             out[("federated_aggregation_duration_seconds", "_bucket", (("le", fmt(le)),))] = (
@@ -517,6 +531,7 @@ class SyntheticVega:
             duration.add(round(s.round_seconds * speed * (1 + 0.1 * jitter), 3), labels)
             local = accuracy_now - 0.08 * _unit(pid, "skill") + 0.02 * jitter
             accuracy.add(round(max(0.0, local), 4), labels)
+        per_participant = [] if s.seed_only else [up, duration, accuracy]  # the extended contract
         return [
             gauge("federated_participants_active", "Participants taking part in the current round.", s.active_count),
             gauge("federated_participants_total", "Registered participants.", s.participants),
@@ -529,9 +544,7 @@ class SyntheticVega:
                 kind="histogram",
             ),
             self._counter_family(counters, "federated_bytes_sent_total", "Bytes sent to each participant."),
-            up,
-            duration,
-            accuracy,
+            *per_participant,
             *self._process(counters, t, 600e6 + 1e5 * s.participants),
         ]
 
@@ -551,7 +564,9 @@ class SyntheticVega:
             size.add(round(weight * (8e8 + 2e3 * (t - self.start))), (("datname", db),))
         families += [backends, size]
         for name in sorted({k[0] for k in counters if k[0].startswith("pg_stat_database_")}):
-            families.append(self._counter_family(counters, name, f"{name[len('pg_stat_database_'):]} of the database."))
+            families.append(
+                self._counter_family(counters, name, f"{name[len('pg_stat_database_') :]} of the database.")
+            )
         max_conn = Family("pg_settings_max_connections", "gauge", "Server setting max_connections.")
         max_conn.add(100)
         families.append(max_conn)
@@ -713,12 +728,19 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, body, OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE)
 
     def do_POST(self) -> None:
-        if self.path.rstrip("/") != "/scenario":
-            self._send(404, "POST /scenario with a JSON object of Scenario fields\n", "text/plain")
+        path = self.path.rstrip("/")
+        named = path[len("/scenario/") :] if path.startswith("/scenario/") else None
+        if path != "/scenario" and named not in NAMED_SCENARIOS:
+            self._send(
+                404,
+                "POST /scenario with a JSON object of Scenario fields, or POST /scenario/<name> with"
+                f" a name of {', '.join(NAMED_SCENARIOS)}\n",
+                "text/plain",
+            )
             return
         length = int(self.headers.get("Content-Length") or 0)
         try:
-            changes = json.loads(self.rfile.read(length) or b"{}")
+            changes = NAMED_SCENARIOS[named] if named else json.loads(self.rfile.read(length) or b"{}")
             if not isinstance(changes, dict):
                 raise ValueError("expected a JSON object")
             self.server.model.update(**changes)
@@ -738,6 +760,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", default="vega-api", choices=TARGETS, help="what /metrics serves (serve)")
     parser.add_argument("--participants", type=int, default=Scenario.participants)
     parser.add_argument("--silos", type=int, default=Scenario.silos)
+    parser.add_argument("--seed-only", action="store_true", help="serve only the seed's metrics (docs/metrics.md)")
     fill = sub.add_parser("backfill", help="write OpenMetrics backfill input for promtool")
     fill.add_argument("--participants", type=int, default=1000)
     fill.add_argument("--silos", type=int, default=40)
@@ -747,7 +770,7 @@ def main(argv: list[str] | None = None) -> int:
     fill.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
 
-    scenario = Scenario(participants=args.participants, silos=args.silos)
+    scenario = Scenario(participants=args.participants, silos=args.silos, seed_only=args.seed_only)
     if args.command == "backfill":
         end = math.floor(time.time())
         start = end - args.hours * 3600

@@ -4,12 +4,15 @@ policy for tests that need an upstream binary."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from components.settings import configs_dir
+from tests.support import upstream
 from tools.mockrun import Run, run_program
 from tools.render import render
 
@@ -29,15 +32,55 @@ KUBERNETES_STACKS = [s for s in STACKS if _platform(s) == "kubernetes"]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+# Every skip for a missing or too old binary starts with this and the binary's name, so the
+# summary can count them.
+MISSING_TOOL = "tool missing"
+
+
 def need_tool(name: str) -> str:
-    """Path of an upstream binary. Missing: a failure in CI, a visible skip elsewhere."""
-    path = shutil.which(name)
-    if path:
+    """Path of a binary: Prometheus' and Alertmanager's from .tools/bin first and at the versions
+    of tests/support/upstream.py, any other from PATH. Missing or too old: a failure in CI, a
+    visible skip elsewhere."""
+    if name in upstream.MINIMUM:
+        found = upstream.find(name)
+        path, message = found.path, str(found) if found.problem else None
+    else:
+        path = shutil.which(name)
+        message = None if path else f"{name} is not installed (Debian: apt-get install {name}; see .ci/run)"
+    if path and not message:
         return path
-    message = f"{name} is not installed (Debian: see .ci/run)"
     if IN_CI:
         pytest.fail(f"CI must have every tool: {message}")
-    pytest.skip(message)
+    pytest.skip(f"{MISSING_TOOL}: {message}")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """The upstream binaries this run uses, with their versions, or what is missing and how to get it."""
+    found = upstream.find_all()
+    lines = ["upstream tools:"] + [f"  {f}" for f in found if not f.problem]
+    problems = [f"  MISSING {f}" for f in found if f.problem]
+    if problems:
+        lines += [*problems, f"  the checks that need them will {'fail (CI)' if IN_CI else 'be skipped'}"]
+    return lines
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """How many checks were skipped for a missing upstream tool, and how to run them."""
+    counts: dict[str, int] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        found = re.search(rf"{MISSING_TOOL}: ([\w.-]+)", str(getattr(report, "longrepr", "")))
+        if found:
+            counts[found.group(1)] = counts.get(found.group(1), 0) + 1
+    if counts:
+        per_tool = ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
+        upstream_missing = bool(counts.keys() & upstream.MINIMUM.keys())
+        others_missing = bool(counts.keys() - upstream.MINIMUM.keys())
+        hint = "; ".join([upstream.INSTALL_HINT] * upstream_missing + ["the others: see .ci/run"] * others_missing)
+        terminalreporter.write_line(
+            f"{sum(counts.values())} check(s) skipped for a missing or too old tool ({per_tool}); {hint}",
+            yellow=True,
+            bold=True,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -79,6 +122,6 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
 def configs_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A private copy of configs/ the program reads instead of the repository's."""
     copy = tmp_path / "configs"
-    shutil.copytree(ROOT / "configs", copy)
+    shutil.copytree(configs_dir(), copy)  # the content in use: $VEGA_CONFIGS_DIR when set
     monkeypatch.setenv("VEGA_CONFIGS_DIR", str(copy))
     yield copy

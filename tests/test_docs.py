@@ -8,28 +8,44 @@ from pathlib import Path
 
 import yaml
 
-from components.settings import load_schema
+from components.settings import configs_dir, load_schema
 from tests.conftest import ROOT
+from tools import docs
 
 README = (ROOT / "README.md").read_text()
 
 
 def test_the_memory_total_quoted_is_the_sum_of_the_docker_limits() -> None:
-    sizes = yaml.safe_load((ROOT / "configs" / "sizing.yaml").read_text())["docker"]
+    sizes = yaml.safe_load((configs_dir() / "sizing.yaml").read_text())["docker"]
     quoted = re.search(r"Memory limits total ([\d.]+) GiB", README)
     assert quoted, "the README no longer quotes the dev stack's memory total"
     assert float(quoted.group(1)) == round(sum(sizes.values()) / 1024, 1)
 
 
-def test_every_alert_is_in_the_readme_table(rendered: Callable[[str], Path]) -> None:
+def test_the_tables_of_alerts_are_generated_from_the_rule_files_present() -> None:
+    outdated = docs.stale()
+    assert not outdated, f"{', '.join(outdated)}: the table of alerts is out of date; run `make docs` ({docs.COMMAND})"
+
+
+def test_the_readme_table_lists_every_rendered_alert_once(rendered: Callable[[str], Path]) -> None:
     names = set()
     for path in (rendered("dev") / "config" / "prometheus" / "rules").glob("*.yml"):
         for group in yaml.safe_load(path.read_text())["groups"]:
             names |= {rule["alert"] for rule in group["rules"] if "alert" in rule}
-    missing = sorted(n for n in names if n not in README)
-    assert not missing, f"alerts missing from the README: {missing}"
-    quoted = re.search(r"\*\*Alerts\.\*\* (\d+) alerts", README)
-    assert quoted and int(quoted.group(1)) == len(names)
+    begin, end = README.index("<!-- begin alerts"), README.index("<!-- end alerts -->")
+    rows = re.findall(r"^\| \[(\w+)\]\(docs/runbooks\.md#(\w+)\)", README[begin:end], flags=re.MULTILINE)
+    assert sorted(name for name, _ in rows) == sorted(names)
+    assert all(anchor == name.lower() for name, anchor in rows)
+    assert f"{len(names)} alerts, from the rule files" in README[begin:end]
+
+
+def test_a_changed_summary_makes_the_tables_stale(configs_copy: Path) -> None:
+    rules = next(iter(sorted((configs_copy / "prometheus" / "rules").glob("*.yml"))))
+    text = rules.read_text()
+    changed = re.sub(r"(summary: )(.+)", r"\1Rewritten by a test", text, count=1)
+    assert changed != text, f"{rules.name} has no summary to change"
+    rules.write_text(changed)
+    assert docs.stale() == ["README.md"]
 
 
 def test_every_make_target_the_readme_names_exists() -> None:

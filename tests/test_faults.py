@@ -1,11 +1,13 @@
-"""Faults on loopback, in the shape of the prod stack: two Prometheus replicas (external label
-`replica`, dropped from alerts by alert_relabel_configs, so both send identical alerts) each
-sending to both peers of a gossiping Alertmanager cluster, which dedupes.
+"""Faults on loopback, in the shape of the prod stack (as many Prometheus replicas and
+Alertmanager peers as the kubernetes stack file sets: 2 and 3): Prometheus replicas with the
+external label `replica`, dropped from alerts by alert_relabel_configs, so all send identical
+alerts, each sending to every peer of a gossiping Alertmanager cluster, which dedupes.
 
-- a Prometheus replica killed while the alert is pending: the other replica alone fires it, both
-  peers hold it, and the receiver gets one firing notification, then one resolved one;
-- the Alertmanager peer that would notify first killed while the alert is pending: the other
-  peer delivers, exactly once, and the resolution exactly once;
+- a Prometheus replica killed while the alert is pending: the other replica(s) alone fire it,
+  every peer holds it, and the receiver gets one firing notification, then one resolved one;
+- the Alertmanager peer that would notify first killed while the alert is pending: the next
+  peer delivers, exactly once (the one after it finds the delivery in the gossiped log), and
+  the resolution exactly once;
 - a Prometheus killed (and, separately, stopped cleanly) and started on the same data dir:
   every sample written before is still there.
 
@@ -23,18 +25,20 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from components.settings import parse_duration
+from tests.conftest import KUBERNETES_STACKS, ROOT
 from tests.support.harness import (
     EVALUATION_INTERVAL,
     GROUP_WAIT,
-    HA_GROUP_INTERVAL,
-    PEER_TIMEOUT,
     Alertmanager,
     AlertRun,
     LiveStack,
     alert_rule,
+    ha_group_interval,
     live_stack,
+    peer_wait,
     wait_until,
     write_report,
 )
@@ -44,9 +48,22 @@ pytestmark = [pytest.mark.live, pytest.mark.tool]
 ALERT = "FederatedParticipantDown"
 # The fault strikes this long after the condition starts: while the alert is pending.
 FAULT_AFTER = 20.0
+
+
+def prod_replicas(key: str) -> int:
+    """A replica count of the (first) kubernetes stack file: the shape the faults reproduce."""
+    path = ROOT / f"Pulumi.{KUBERNETES_STACKS[0]}.yaml"
+    value = (yaml.safe_load(path.read_text()).get("config") or {}).get(f"vega-observability:{key}")
+    assert isinstance(value, int) and value > 1, f"{path.name}: vega-observability:{key} is {value!r}, not an HA count"
+    return value
+
+
+REPLICAS = prod_replicas("prometheusReplicas")
+PEERS = prod_replicas("alertmanagerReplicas")
+GROUP_INTERVAL = ha_group_interval(PEERS)
 # After the last notification, watch this long for another: a flush in flight at that moment
-# reaches the second peer's log check at most PEER_TIMEOUT later.
-QUIET = PEER_TIMEOUT + 5.0
+# reaches the last peer's log check at most peer_wait later.
+QUIET = peer_wait(PEERS) + 5.0
 
 RUNS: list[AlertRun] = []
 
@@ -57,8 +74,8 @@ def cluster(tool: Callable[[str], str], tmp_path_factory: pytest.TempPathFactory
         tmp_path_factory.mktemp("faults"),
         tool("prometheus"),
         tool("prometheus-alertmanager"),
-        replicas=2,
-        peers=2,
+        replicas=REPLICAS,
+        peers=PEERS,
         promtool=tool("promtool"),
     ) as stack:
         for prom in stack.prometheus:
@@ -125,7 +142,7 @@ def run_scenario(
     fired = hook.wait_for(ALERT, "firing", start, timeout=floor + 90, logs=stack.logs)
     stack.model.update(active=None)
     restored = time.time()
-    resolved = hook.wait_for(ALERT, "resolved", restored, timeout=HA_GROUP_INTERVAL + 40, logs=stack.logs)
+    resolved = hook.wait_for(ALERT, "resolved", restored, timeout=GROUP_INTERVAL + 40, logs=stack.logs)
     wait_quiet(stack, start)
 
     sent = hook.notifications(ALERT, since=start)
@@ -156,7 +173,7 @@ def test_alert_is_delivered_exactly_once_when_a_prometheus_replica_dies(
 
     def kill() -> str:
         victim.process.kill()
-        return f"SIGKILL {victim.name} {FAULT_AFTER:g}s into the pending period; replica-1 alone fires"
+        return f"SIGKILL {victim.name} {FAULT_AFTER:g}s into the pending period; the other replica(s) fire"
 
     try:
         run_scenario(cluster, "one Prometheus replica killed", kill, report_path, capsys)

@@ -303,13 +303,22 @@ def test_no_secret_value_outside_a_secret(varied: Run) -> None:
     assert not any(value in outputs for value in SECRETS.values())
 
 
-def test_grafana_is_scraped_over_https_and_published_at_its_host(prod: Run) -> None:
+def test_grafana_is_scraped_over_https_with_the_stack_credential_and_published_at_its_host(
+    prod: Run, varied: Run
+) -> None:
     service = named(prod, "Service", "grafana")
     assert [(p["name"], p["port"]) for p in service["spec"]["ports"]] == [("https", 3000)]
     annotations = service["metadata"]["annotations"]
-    assert annotations["vega-observability/scrape"] == "https"
+    assert annotations["vega-observability/scrape"] == "https-auth"
     assert annotations["vega-observability/metrics-port"] == "https"
-    assert grafana_ini(prod)["metrics"]["enabled"] == "true"
+    metrics = grafana_ini(prod)["metrics"]
+    assert metrics["enabled"] == "true"
+    # /metrics passes through the Ingress like every path: Grafana itself asks for the credential
+    # Prometheus' https-auth job sends (webUsername, the web_password file).
+    scrape = yaml.safe_load(config_files(prod, "vega-prometheus-config")["prometheus.yml"])
+    job = next(j for j in scrape["scrape_configs"] if j["job_name"] == "stack-https-auth")
+    assert metrics["basic_auth_username"] == job["basic_auth"]["username"]
+    assert grafana_secret_file(varied, grafana_ini(varied)["metrics"]["basic_auth_password"]) == SECRETS["webPassword"]
     assert prod.outputs["urls"]["grafana"] == "https://grafana.vega.example.org/"
 
 
@@ -444,7 +453,7 @@ def test_our_workloads_are_hardened_bounded_probed_and_spread(prod: Run, workloa
     assert ctx["allowPrivilegeEscalation"] is False
     assert ctx["readOnlyRootFilesystem"] is True
     assert ctx["capabilities"] == {"drop": ["ALL"]}
-    assert ctx["runAsUser"] == (472 if workload == "grafana" else 10001)
+    assert ctx["runAsUser"] == (65534 if workload == "grafana" else 10001)
     for kind in ("requests", "limits"):
         assert {"cpu", "memory"} <= set(c["resources"][kind])
     declared = {p["name"] for p in c["ports"]}

@@ -12,13 +12,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import bcrypt
 import pytest
 import yaml
 
 from components.collector import config as collector_config
 from components.collector import kubernetes as collector_k8s
 from components.loki import kubernetes as loki_k8s
-from components.platform.kubernetes import CA_FILE, TLS_DIR
+from components.platform.kubernetes import CA_FILE, S3_CREDENTIALS_DIR, TLS_DIR
 from components.settings import ConfigError, Settings, load
 from tests.conftest import stack_run
 from tools.mockrun import Run, run_program, stack_config, unwrap
@@ -187,22 +188,47 @@ def test_loki_services_are_scraped_over_https_and_gossip_spans_all_targets(prod:
 # ---------------------------------------------------------------- Loki: secrets and hardening
 
 
-def test_s3_keys_reach_loki_only_through_secret_key_refs(prod: Run) -> None:
+def test_s3_keys_reach_loki_only_as_files_of_the_s3_secret(prod: Run) -> None:
     keys = [value for value, key in prod.secrets.items() if key in S3_KEYS]
     assert len(keys) == 2
     for config_map in objects(prod, "ConfigMap"):
         text = json.dumps(config_map.get("data") or {})
         assert not any(k in text for k in keys), config_map["metadata"]["name"]
     for name, kind in LOKI.items():
-        c = container(named(prod, kind, name))
-        plain = json.dumps([c.get("args"), [e.get("value") for e in c.get("env") or []]])
-        assert not any(k in plain for k in keys), name
-        env = {e["name"]: e for e in c["env"]}
-        for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-            assert "value" not in env[var] and env[var]["valueFrom"]["secretKeyRef"]["name"] == "s3-credentials"
+        doc = named(prod, kind, name)
+        c = container(doc)
+        assert not any(k in json.dumps(c) for k in keys), name
+        assert not c.get("env") and not c.get("envFrom"), f"{name}: no key in the pod spec's environment"
+        assert c["command"] == loki_k8s.entrypoint() and c["args"] == loki_k8s.args(name.removeprefix("loki-"))
+        mount = next(m for m in c["volumeMounts"] if m["mountPath"] == S3_CREDENTIALS_DIR)
+        volume = next(v for v in pod(doc)["volumes"] if v["name"] == mount["name"])
+        assert mount["readOnly"] is True and volume["secret"]["secretName"] == "s3-credentials"
     s3 = loki_config(prod)["common"]["storage"]["s3"]
     assert (s3["access_key_id"], s3["secret_access_key"]) == ("${AWS_ACCESS_KEY_ID}", "${AWS_SECRET_ACCESS_KEY}")
     assert s3["bucketnames"] == "vega-prod-loki"
+
+
+def test_the_entrypoint_exports_the_key_files_and_runs_loki_with_its_args(tmp_path: Path) -> None:
+    """The shell wrapper, run by a real sh: a key file with or without its final newline, a
+    key with characters the shell must not touch, Loki's arguments passed through."""
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    (keys / "access_key_id").write_text("AKIAEXAMPLE\n")
+    (keys / "secret_access_key").write_text("s3cr3t/with+odd$chars 'and' \"quotes\"")
+    loki = tmp_path / "loki"
+    loki.write_text('#!/bin/sh\nprintf "%s\\n" "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" "$@"\n')
+    loki.chmod(0o755)
+    sh, flag, script, name = loki_k8s.entrypoint()
+    script = script.replace(S3_CREDENTIALS_DIR, str(keys)).replace(loki_k8s.LOKI_BINARY, str(loki))
+    result = subprocess.run(
+        [sh, flag, script, name, *loki_k8s.args("write")], capture_output=True, text=True, timeout=30, check=True
+    )
+    assert result.stdout.splitlines() == [
+        "AKIAEXAMPLE", "s3cr3t/with+odd$chars 'and' \"quotes\"", *loki_k8s.args("write")
+    ]
+    (keys / "secret_access_key").unlink()
+    failed = subprocess.run([sh, flag, script, name], capture_output=True, text=True, timeout=30)
+    assert failed.returncode != 0 and not failed.stdout, "a missing key file stops the container"
 
 
 def test_key_references_survive_substitution_and_nothing_else_is_substituted(configs_copy: Path) -> None:
@@ -316,7 +342,7 @@ def test_promtail_variant_serves_its_own_port_and_readiness_path() -> None:
     run = run_program("prod", {"collector": "promtail"})
     ds = named(run, "DaemonSet", "collector", AGENTS_NS)
     c = container(ds)
-    assert c["image"] == "grafana/promtail:3.6.11"
+    assert c["image"].startswith("grafana/promtail:3.6.11@sha256:")
     assert c["args"] == ["-config.file=/etc/collector/promtail-config.yaml"]
     assert c["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "http", "scheme": "HTTP"}
     assert {p["name"]: p["containerPort"] for p in c["ports"]} == {"http": 9080}
@@ -327,10 +353,10 @@ def test_promtail_variant_serves_its_own_port_and_readiness_path() -> None:
 # ---------------------------------------------------------------- node-exporter
 
 
-def test_node_exporter_reads_the_host_read_only_and_serves_tls(prod: Run) -> None:
+def test_node_exporter_reads_the_host_read_only_and_serves_tls_with_auth(prod: Run) -> None:
     ds = named(prod, "DaemonSet", "node-exporter", AGENTS_NS)
     spec = pod(ds)
-    assert spec["hostNetwork"] is True and spec["hostPID"] is True
+    assert spec["hostNetwork"] is True and "hostPID" not in spec, "the host's /proc needs no host PID namespace"
     assert spec["tolerations"] == [{"operator": "Exists"}]
     assert spec["automountServiceAccountToken"] is False
     paths = host_paths(ds)
@@ -348,14 +374,21 @@ def test_node_exporter_reads_the_host_read_only_and_serves_tls(prod: Run) -> Non
     service = named(prod, "Service", "node-exporter", AGENTS_NS)
     assert service["spec"]["clusterIP"] == "None"
     assert service["metadata"]["annotations"] == {
-        "vega-observability/scrape": "https", "vega-observability/metrics-port": "https"
+        "vega-observability/scrape": "https-auth", "vega-observability/metrics-port": "https"
     }
 
 
-def test_node_exporter_web_config_is_tls_only_and_valid(prod: Run, tmp_path: Path, tool: Callable[[str], str]) -> None:
-    web = yaml.safe_load(named(prod, "ConfigMap", "vega-node-exporter-config", AGENTS_NS)["data"]["web-config.yml"])
-    assert set(web) == {"tls_server_config"}
+def test_node_exporter_web_config_asks_for_tls_and_the_stack_credential(
+    prod: Run, tmp_path: Path, tool: Callable[[str], str]
+) -> None:
+    web = yaml.safe_load(named(prod, "Secret", "vega-node-exporter-secret", AGENTS_NS)["stringData"]["web-config.yml"])
+    assert set(web) == {"tls_server_config", "basic_auth_users"}
     assert web["tls_server_config"]["cert_file"] == f"{TLS_DIR}/tls.crt"
+    password = next(value for value, key in prod.secrets.items() if key == "webPassword")
+    (user, hashed), = web["basic_auth_users"].items()
+    k = prod_settings().kubernetes
+    assert k is not None and user == k.web_username
+    assert bcrypt.checkpw(password.encode(), hashed.encode())
     promtool, openssl = tool("promtool"), tool("openssl")
     # promtool reads the certificate files the config names: point them at a throwaway pair.
     cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from components.settings import parse_duration
-from demo.vega import API_ENDPOINTS, Scenario, SyntheticVega, trace_id
-from tests.conftest import ROOT
+from demo.vega import API_ENDPOINTS, Scenario, SyntheticVega, fmt, trace_id
 from tests.support.harness import (
     EVALUATION_INTERVAL,
     GROUP_WAIT,
@@ -30,10 +30,9 @@ from tests.support.harness import (
     wait_until,
     write_report,
 )
+from tools.dashboard_queries import dashboard_files, dashboard_prometheus_queries
 
 pytestmark = [pytest.mark.live, pytest.mark.tool]
-
-DASHBOARDS = ROOT / "configs" / "grafana" / "dashboards"
 
 # The 5xx storm: STORM_ERRORS_PER_SECOND extra 503 answers on one route for STORM_SECONDS.
 # HighErrorRate compares a 5m rate with 0.1/s, so 60 errors put the rate at 0.2/s for as long
@@ -87,6 +86,23 @@ def test_every_target_of_every_rendered_job_is_up(stack: LiveStack) -> None:
     assert not down, down
 
 
+@pytest.mark.timeout(180)
+def test_a_scrape_job_the_user_adds_is_served_and_up(
+    tool: Callable[[str], str], configs_copy: Path, tmp_path: Path
+) -> None:
+    """A job added the documented way (a file in configs/prometheus/scrape_configs/) is
+    rendered, scraped on its own metrics_path from the harness' stand-in target, and up."""
+    job = {"job_name": "custom-service", "metrics_path": "/custom/metrics", "static_configs": [{"targets": ["custom-service:9000"]}]}
+    (configs_copy / "prometheus" / "scrape_configs" / "custom-service.yml").write_text(yaml.safe_dump({"scrape_configs": [job]}))
+    with live_stack(tmp_path, tool("prometheus"), tool("prometheus-alertmanager"), promtool=tool("promtool")) as added:
+        assert "custom-service" in added.jobs, f"the added job is not rendered: {added.jobs}"
+        prom = added.prometheus[0]
+        added.wait_targets_up(prom)
+        up = wait_until(lambda: prom.query('up{job="custom-service"}'), 30, "up of the added job", added.logs)
+        assert [row["value"][1] for row in up] == ["1"], up
+        assert "/custom/metrics" in added.stand_in.paths, added.stand_in.paths
+
+
 @pytest.mark.timeout(120)
 def test_every_rule_evaluates_without_error(stack: LiveStack) -> None:
     prom = stack.prometheus[0]
@@ -111,15 +127,22 @@ def test_every_recording_rule_produces_series(stack: LiveStack) -> None:
     assert not empty, f"recording rules without a series: {sorted(empty)}"
 
 
-@pytest.mark.timeout(180)
-def test_every_dashboard_query_returns_data(stack: LiveStack) -> None:
-    from tools.dashboard_queries import dashboard_prometheus_queries
-
-    dashboards = sorted(DASHBOARDS.glob("*.json"))
-    assert dashboards, f"no dashboards in {DASHBOARDS}"
+def dashboard_queries(stack: LiveStack, *, alerts: bool) -> list[tuple[str, str]]:
+    """(label, expr) of every query of the rendered dashboards (generated and the user's own)
+    that reads ALERTS (alerts=True) or does not. A query over ALERTS has data only while an
+    alert fires: the alert scenario checks those."""
+    rendered = stack.workdir / "render" / "config" / "grafana" / "dashboards"
+    dashboards = dashboard_files(rendered)
+    assert dashboards, f"no dashboards in {rendered}"
     queries = [
         (f"{path.name}: {title}: {expr}", expr) for path in dashboards for title, expr in dashboard_prometheus_queries(path)
     ]
+    return [(label, expr) for label, expr in queries if bool(re.search(r"\bALERTS\b", expr)) == alerts]
+
+
+@pytest.mark.timeout(180)
+def test_every_dashboard_query_returns_data(stack: LiveStack) -> None:
+    queries = dashboard_queries(stack, alerts=False)
     assert queries, "the dashboards have no Prometheus query"
     empty = wait_for_data(stack, queries, timeout=90)
     assert not empty, "dashboard queries without data:\n" + "\n".join(sorted(empty))
@@ -139,7 +162,10 @@ def test_exemplars_carry_the_trace_ids_the_api_recorded(stack: LiveStack) -> Non
     for series in found:
         labels = series["seriesLabels"]
         assert labels["__name__"] == "http_request_duration_seconds_bucket"
-        route = (("method", labels["method"]), ("endpoint", labels["endpoint"]), ("le", labels["le"]))
+        # Prometheus 3 normalises `le` of classic histograms on ingestion (1 -> 1.0); the exporter
+        # keyed its trace ids on its own spelling of the bound.
+        le = fmt(float(labels["le"]))
+        route = (("method", labels["method"]), ("endpoint", labels["endpoint"]), ("le", le))
         for exemplar in series["exemplars"]:
             tid = exemplar["labels"].get("trace_id", "")
             assert re.fullmatch(r"[0-9a-f]{32}", tid), exemplar
@@ -267,6 +293,11 @@ def test_seed_alerts_reach_the_webhook_and_resolve(
         assert labels.items() <= alert["labels"].items(), alert["labels"]
         assert alert["annotations"].get("summary") and alert["annotations"].get("runbook_url")
         assert firing[0].payload["receiver"] == f"vega-{labels['severity']}"
+
+    # The dashboards' alert panels (queries over ALERTS) show an alert of their scope when it fires.
+    fired_at = (events["down_fired"], events["errors_fired"])
+    blank = [label for label, expr in dashboard_queries(stack, alerts=True) if not any(prom.query(expr, at=at) for at in fired_at)]
+    assert not blank, f"dashboard alert panels empty when FederatedParticipantDown and HighErrorRate fired: {blank}"
 
     # `for` is honoured, and the storm's alert resolves only once its 5m rate is below the threshold.
     assert events["down_fired"] - start >= parse_duration(down_rule["for"])

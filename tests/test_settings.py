@@ -165,7 +165,7 @@ def test_prod_stack_file_is_valid_with_its_secrets_set() -> None:
 def test_prod_stack_names_every_missing_secret() -> None:
     message = error_of(prod_raw(), "prod")
     for key in (*REQUIRED_KUBERNETES_SECRETS, "alertmanagerSmtpPassword", "jaegerStoragePassword"):
-        assert f"{key}: required" in message and f"pulumi config set --secret {key}" in message
+        assert f"{key}: required" in message and f"make config ARGS='set --secret {key}'" in message
 
 
 def test_kubernetes_key_on_docker_is_refused() -> None:
@@ -262,10 +262,11 @@ def test_extra_scrape_job_problems_are_named(configs_copy: Path) -> None:
 
 
 def test_extra_scrape_job_is_loaded(configs_copy: Path) -> None:
-    job = {"job_name": "custom-service", "static_configs": [{"targets": ["service:9000"]}]}
-    write_yaml(configs_copy / "prometheus" / "scrape_configs" / "custom.yml", {"scrape_configs": [job]})
-    settings = load(dev_raw(), "dev")
-    assert [j["job_name"] for j in settings.prometheus.extra_scrape_configs] == ["custom-service"]
+    before = [j["job_name"] for j in load(dev_raw(), "dev").prometheus.extra_scrape_configs]  # the user's own
+    job = {"job_name": "settings-probe-job", "static_configs": [{"targets": ["settings-probe:9000"]}]}
+    write_yaml(configs_copy / "prometheus" / "scrape_configs" / "settings-probe.yml", {"scrape_configs": [job]})
+    after = [j["job_name"] for j in load(dev_raw(), "dev").prometheus.extra_scrape_configs]
+    assert sorted(after) == sorted([*before, "settings-probe-job"])
 
 
 # ---- good input
@@ -314,7 +315,7 @@ def test_every_declared_key_is_read_on_some_platform(monkeypatch: pytest.MonkeyP
     from components import settings as settings_module
 
     read: set[str] = set()
-    original_typed, original_secret = settings_module._Reader.typed, settings_module._Reader.secret
+    original_typed, original_secret = settings_module.Reader.typed, settings_module.Reader.secret
 
     def typed(self: Any, key: str) -> Any:
         read.add(key)
@@ -324,8 +325,8 @@ def test_every_declared_key_is_read_on_some_platform(monkeypatch: pytest.MonkeyP
         read.add(key)
         return original_secret(self, key)
 
-    monkeypatch.setattr(settings_module._Reader, "typed", typed)
-    monkeypatch.setattr(settings_module._Reader, "secret", secret)
+    monkeypatch.setattr(settings_module.Reader, "typed", typed)
+    monkeypatch.setattr(settings_module.Reader, "secret", secret)
     for raw in (dev_raw(), prod_raw(grafanaOidcEnabled="true")):
         with contextlib.suppress(ConfigError):  # only which keys are read matters here
             load(raw, "x")

@@ -15,11 +15,10 @@ import pytest
 import yaml
 
 from components.prometheus import config, slo
-from components.settings import ConfigError
-from tests.conftest import ROOT
+from components.settings import ConfigError, configs_dir
 
 BASE = "https://runbooks.example/runbooks.md"
-COMMITTED: dict[str, Any] = yaml.safe_load((ROOT / "configs" / "prometheus" / "slo.yaml").read_text())
+COMMITTED: dict[str, Any] = yaml.safe_load((configs_dir() / "prometheus" / "slo.yaml").read_text())
 
 
 def rules_of(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -282,7 +281,7 @@ def test_a_bad_slo_file_stops_the_render(configs_copy: Path) -> None:
 
 def test_alert_names_derive_from_slo_names_as_slo_yaml_says() -> None:
     assert [s.alert for s in slo.load().slos] == ["ApiAvailabilityBudgetBurn", "ApiLatencyBudgetBurn"]
-    assert "api-availability -> ApiAvailabilityBudgetBurn" in (ROOT / "configs" / "prometheus" / "slo.yaml").read_text()
+    assert "api-availability -> ApiAvailabilityBudgetBurn" in (configs_dir() / "prometheus" / "slo.yaml").read_text()
 
 
 def test_rendered_dev_stack_carries_the_slo_rules(rendered: Callable[[str], Path]) -> None:

@@ -17,6 +17,7 @@ from tools.mockrun import Resource, Run, run_program, unwrap
 CONTAINER = "docker:index/container:Container"
 SERVICES = {
     "prometheus", "alertmanager", "grafana", "loki", "collector", "jaeger", "node-exporter", "cadvisor",
+    "vega-api", "vega-coordinator",  # the demo Vega (`demo`, on by default on dev)
 }
 
 
@@ -65,12 +66,12 @@ def test_published_ports_bind_to_loopback_at_the_seeds_ports(dev_run: Run) -> No
             published[port["external"]] = service
     assert published == {
         3000: "grafana", 9090: "prometheus", 9093: "alertmanager", 3100: "loki",
-        16686: "jaeger", 4317: "jaeger", 4318: "jaeger",
+        16686: "jaeger", 4317: "jaeger", 4318: "jaeger", 8000: "vega-api", 8001: "vega-coordinator",
     }
 
 
 def test_bind_address_is_configurable() -> None:
-    run = run_program("dev", {"bindAddress": "0.0.0.0"})
+    run = run_program("dev", {"bindAddress": "0.0.0.0", "grafanaAdminPassword": "a-password-of-its-own"})
     for c in containers(run).values():
         for port in c.inputs.get("ports") or []:
             assert port["ip"] == "0.0.0.0"
@@ -102,7 +103,7 @@ def test_services_find_each_other_by_alias_on_one_network(dev_run: Run) -> None:
 
 
 def test_vega_networks_are_joined_by_prometheus_and_jaeger_only() -> None:
-    run = run_program("dev", {"dockerExternalNetworks": '["vega_default"]'})
+    run = run_program("dev", {"dockerExternalNetworks": '["vega_default"]', "demo": False})
     joined = {s for s, c in containers(run).items() if any(n["name"] == "vega_default" for n in c.inputs["networksAdvanced"])}
     assert joined == {"prometheus", "jaeger"}
 

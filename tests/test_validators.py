@@ -15,9 +15,11 @@ import bcrypt
 import pytest
 import yaml
 
+from components.settings import configs_dir
 from tests import checkers
 from tests.checkers import SUPPORTED_KUBERNETES, Result
-from tests.conftest import IN_CI, KUBERNETES_STACKS, ROOT, STACKS
+from tests.conftest import IN_CI, KUBERNETES_STACKS, MISSING_TOOL, ROOT, STACKS
+from tests.support import upstream
 from tools.mockrun import MARKER
 from tools.render import render
 
@@ -41,7 +43,7 @@ def need_file(path: Path, what: str) -> str:
     message = f"{what} is not installed ({path})"
     if IN_CI:
         pytest.fail(f"CI must have every tool: {message}")
-    pytest.skip(message)
+    pytest.skip(f"{MISSING_TOOL}: {message}")
 
 
 @pytest.fixture(scope="session")
@@ -120,7 +122,7 @@ def test_every_severity_reaches_its_receiver(
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_each_receiver_carries_the_channels_routing_yaml_lists(channel_render: Callable[[str], Path], stack: str) -> None:
-    routing = yaml.safe_load((ROOT / "configs" / "alertmanager" / "routing.yaml").read_text())
+    routing = yaml.safe_load((configs_dir() / "alertmanager" / "routing.yaml").read_text())
     receivers = {r["name"]: r for r in yaml.safe_load(alertmanager_yml(channel_render(stack)).read_text())["receivers"]}
     for severity, body in routing["severities"].items():
         receiver = receivers[ROUTES[severity]]
@@ -162,7 +164,7 @@ def test_every_template_a_receiver_uses_renders(
         assert_ok(result)
 
 
-# ---- inhibition: amtool 0.25 has no inhibition test, so the rules are evaluated here with
+# ---- inhibition: amtool (0.33 too) has no inhibition test, so the rules are evaluated here with
 # Alertmanager's semantics (every source matcher, every target matcher, equal labels equal).
 
 _MATCHER = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(?:"((?:[^"\\]|\\.)*)"|(\S*))\s*$')
@@ -193,7 +195,7 @@ def inhibits(rule: Mapping[str, Any], source: Mapping[str, str], target: Mapping
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_inhibit_rules_mute_only_what_routing_yaml_asks(channel_render: Callable[[str], Path], stack: str) -> None:
-    routing = yaml.safe_load((ROOT / "configs" / "alertmanager" / "routing.yaml").read_text())
+    routing = yaml.safe_load((configs_dir() / "alertmanager" / "routing.yaml").read_text())
     rules = yaml.safe_load(alertmanager_yml(channel_render(stack)).read_text()).get("inhibit_rules") or []
     intents = routing.get("inhibit") or []
     assert len(rules) == len(intents), f"{len(rules)} inhibit rules rendered for {len(intents)} in routing.yaml"
@@ -295,7 +297,7 @@ def test_promtool_accepts_a_web_config_with_tls_and_a_bcrypt_user(
 # =========================================================================== (c) manifests
 
 
-def restricted_workload(image: str = "prom/prometheus:v3.13.3") -> list[dict[str, Any]]:
+def restricted_workload(image: str = "prom/prometheus:v3.13.3@sha256:" + "0" * 64) -> list[dict[str, Any]]:
     """A small workload as the stack should render it: non-root, read-only, no capabilities,
     bounded resources, probed, its own service account, reachable only as its policy allows."""
     name, namespace = "demo", "vega-observability"
@@ -571,6 +573,25 @@ def test_promtool_check_config_rejects_a_config_that_loads_bad_rules(tool: Calla
 
 
 @pytest.mark.tool
+@pytest.mark.parametrize(
+    ("breakage", "message"),
+    [({"role": "pods"}, 'unknown Kubernetes SD role "pods"'), ({"role": "pod", "namespace": "vega"}, "field namespace not found")],
+)
+def test_promtool_judges_kubernetes_service_discovery(
+    tool: Callable[[str], str], prometheus_dir: Path, breakage: dict[str, str], message: str
+) -> None:
+    """The prod config is checked with its kubernetes_sd_configs as rendered: promtool knows
+    the block's schema and refuses a wrong role or key."""
+    config = prometheus_dir / "prometheus.yml"
+    doc = yaml.safe_load(config.read_text())
+    job = doc["scrape_configs"][0]
+    job["kubernetes_sd_configs"] = [{"role": "endpoints", "namespaces": {"names": ["vega"]}}]
+    assert_ok(checkers.promtool_check_config(tool("promtool"), write_yaml(config, doc)))
+    job["kubernetes_sd_configs"] = [breakage]
+    assert_fails(checkers.promtool_check_config(tool("promtool"), write_yaml(config, doc)), message)
+
+
+@pytest.mark.tool
 def test_promtool_test_rules_fails_when_an_alert_does_not_fire(tool: Callable[[str], str], prometheus_dir: Path) -> None:
     write_yaml(prometheus_dir / "rules" / "probe.yml", GOOD_RULE)
 
@@ -706,3 +727,39 @@ def test_manifest_discovery_reads_multi_document_files(tmp_path: Path) -> None:
     files = checkers.manifests_under(tmp_path)
     assert [p.name for p in files] == ["a.yaml", "b.yml"]
     assert [d["kind"] for d in checkers.yaml_documents(files[:1])] == ["ServiceAccount", "Deployment", "Service", "NetworkPolicy"]
+
+
+# =========================================================================== (e) the upstream binaries
+
+
+def fake_binary(directory: Path, name: str, version_line: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    path.write_text(f"#!/bin/sh\necho '{version_line}'\n")
+    path.chmod(0o755)
+    return path
+
+
+def test_upstream_lookup_prefers_tools_bin_and_refuses_an_old_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    on_path = fake_binary(tmp_path / "path", "promtool", "promtool, version 3.9.0 (branch: HEAD, revision: x)")
+    monkeypatch.setattr(upstream, "TOOLS_BIN", tmp_path / "tools-bin")
+    monkeypatch.setenv("PATH", str(on_path.parent))
+    found = upstream.find("promtool")
+    assert (found.path, found.version, found.problem) == (str(on_path), "3.9.0", None)
+    local = fake_binary(tmp_path / "tools-bin", "promtool", "promtool, version 2.42.0+ds (branch: debian/sid, revision: y)")
+    found = upstream.find("promtool")
+    assert found.path == str(local) and found.version == "2.42.0+ds"
+    assert found.problem and "at least 3.5.0" in found.problem and "make tools" in found.problem
+    local.unlink()
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+    assert "not found" in str(upstream.find("promtool").problem)
+
+
+@pytest.mark.tool
+def test_make_tools_does_nothing_when_the_tools_are_there(tool: Callable[[str], str]) -> None:
+    """Run again, the install script finds the binaries and prints their versions (no download)."""
+    paths = [tool(name) for name in upstream.MINIMUM]
+    result = checkers.run(["bash", ROOT / "tools" / "install-upstream.sh"], cwd=ROOT, timeout=60)
+    assert result.ok, result.output
+    assert "already present" in result.output and "apt-get" not in result.output
+    assert all(path in result.output for path in paths), result.output

@@ -1,7 +1,7 @@
 """The queries of a Grafana dashboard JSON file, ready to send to Prometheus.
 
     from tools.dashboard_queries import dashboard_prometheus_queries
-    for title, expr in dashboard_prometheus_queries("configs/grafana/dashboards/vega-system-overview.json"):
+    for title, expr in dashboard_prometheus_queries("configs/grafana/dashboards/generated/vega-system-overview.json"):
         ...  # GET /api/v1/query?query=<expr>
 
 Grafana fills in its variables before a query leaves the browser; these helpers do the same
@@ -30,6 +30,11 @@ from pathlib import Path
 from typing import Any
 
 ALL = ".*"
+# A label no series carries. A matcher `vega_dashboard_filter!~"(?:$a)(?:$b)"` selects every
+# series while one of the variables a, b holds a value, and none while all are "All" (".*"
+# matches the empty value the missing label has): how a panel reads its finer recorded series
+# only once a variable narrows it (tools/dashboards_common.py, `at_level`).
+FILTER_GUARD_LABEL = "vega_dashboard_filter"
 BUILTINS = {
     "__rate_interval": "1m",
     "__interval": "15s",
@@ -40,6 +45,23 @@ BUILTINS = {
 }
 
 _VARIABLE = re.compile(r"\$\{(\w+)(?:[:.][^}]*)?\}|\$(\w+)|\[\[(\w+)(?::[^\]]*)?\]\]")
+
+
+# Where the dashboards live: configs/grafana/dashboards/generated/ holds what tools/dashboards.py
+# writes, configs/grafana/dashboards/ itself a user's own JSON (its README says how). Grafana
+# gets both apart, one provider each: /etc/grafana/dashboards/generated/ and .../custom/
+# (components/grafana/config.py).
+DASHBOARDS_DIR = Path(__file__).resolve().parent.parent / "configs" / "grafana" / "dashboards"
+GENERATED = "generated"  # the folder names of components/grafana/config.py (a test holds them equal)
+CUSTOM = "custom"
+
+
+def dashboard_files(root: Path = DASHBOARDS_DIR, *, generated: bool = True, own: bool = True) -> list[Path]:
+    """The dashboard JSON files under `root` (configs/grafana/dashboards/ or a rendered
+    /etc/grafana/dashboards/): the generated ones, then the user's own (in `root` itself or
+    in custom/), each sorted by name."""
+    folders = ([root / GENERATED] if generated else []) + ([root, root / CUSTOM] if own else [])
+    return [path for folder in folders for path in sorted(folder.glob("*.json")) if path.is_file()]
 
 
 def load(path: str | Path) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from tools.dashboards_common import (
     AGGREGATION,
     FEDERATED_TITLE,
     FEDERATED_UID,
+    FEDERATION_ALERTS,
     HEALTH_STEPS,
     LOG_STREAM,
     OVERVIEW_TITLE,
@@ -14,29 +15,38 @@ from tools.dashboards_common import (
     PARTICIPANT,
     PARTICIPANT_BYTES,
     QUANTILES,
+    SEED_ACTIVE,
+    SEED_BYTES,
+    SEED_TAKING_PART,
+    SEED_TOTAL,
     SILO,
     SILO_ACCURACY_AVG,
     SILO_ACCURACY_MIN,
     SILO_BYTES,
     SILO_COUNT,
     SILO_ROUND_AVG,
-    SILO_ROUND_MAX,
     SILO_UP,
     SILO_UP_RATIO,
     VEGA_LOGS,
+    alerts_firing,
+    alerts_panel,
+    federation_fallback,
     links_to,
+    needs,
+    or_federation,
 )
 from tools.dashboards_panels import (
     LOKI,
     UP_DOWN,
+    AlertMarks,
     Column,
     Json,
     Row,
-    bargauge,
     dashboard,
     explore_url,
     logs,
     loki_variable,
+    no_data,
     prom,
     prom_variable,
     stat,
@@ -50,7 +60,11 @@ from tools.dashboards_panels import (
 def _federated_variables() -> list[Json]:
     return [
         prom_variable(
-            "silo", "Silo", "Organisation whose data a participant trains on", "federated_participant_up", "silo"
+            "silo",
+            "Silo",
+            "Organisation whose data a participant trains on (extended contract of docs/metrics.md)",
+            "federated_participant_up",
+            "silo",
         ),
         prom_variable(
             "participant",
@@ -65,7 +79,6 @@ def _federated_variables() -> list[Json]:
 
 
 def _federated_summary() -> Row:
-    healthy = f"sum({SILO_UP}{{{SILO}}}) / sum({SILO_COUNT}{{{SILO}}})"
     return Row(
         "Federation status",
         [
@@ -84,31 +97,33 @@ def _federated_summary() -> Row:
             stat(
                 "Active participants",
                 "Participants taking part in the current round.",
-                [prom("sum(federated_participants_active)")],
+                [prom(SEED_ACTIVE)],
                 "short",
             ),
             stat(
                 "Registered participants",
                 "Participants registered with the coordinator.",
-                [prom("sum(federated_participants_total)")],
+                [prom(SEED_TOTAL)],
                 "short",
             ),
             stat(
-                "Healthy participants",
-                "Share of the selected silos' participants that are connected and healthy.",
-                [prom(healthy)],
+                "Participants taking part",
+                "Share of the registered participants taking part in the current round "
+                "(federated_participants_active / federated_participants_total).",
+                [prom(SEED_TAKING_PART)],
                 "percentunit",
                 steps=HEALTH_STEPS,
             ),
-            stat(
-                "Silos taking part",
-                "Silos with at least one healthy participant, and all known silos.",
-                [
-                    prom(f"count({SILO_UP}{{{SILO}}} > 0)", "taking part"),
-                    prom(f"count({SILO_COUNT}{{{SILO}}})", "known"),
-                ],
-                "short",
-            ),
+        ],
+    )
+
+
+def _federated_alerts() -> Row:
+    return Row(
+        "Alerts",
+        [
+            alerts_firing(FEDERATION_ALERTS, "federation alerts (Federated*)"),
+            alerts_panel(FEDERATION_ALERTS, "The federation's alerts (Federated*) firing now"),
         ],
     )
 
@@ -146,86 +161,90 @@ def _federated_participants() -> Row:
     participant_logs = explore_url(
         LOKI, {"expr": VEGA_LOGS + ' | participant_id="${__value.raw}" | json'}, "${__from}", "${__to}"
     )
+    extended, empty = needs(
+        "`federated_participant_up`, `federated_participant_accuracy`, "
+        "`federated_participant_round_duration_seconds` and `federated_bytes_sent_total`, "
+        "each by `participant_id` and `silo`"
+    )
     return Row(
         "Participant status",
         [
             timeseries(
                 "Active and registered participants",
                 "Participants in the current round against those registered.",
-                [
-                    prom("sum(federated_participants_active)", "active"),
-                    prom("sum(federated_participants_total)", "registered"),
-                ],
+                [prom(SEED_ACTIVE, "active"), prom(SEED_TOTAL, "registered")],
                 "short",
             ),
             timeseries(
                 "Healthy participants by silo",
-                "Connected and healthy participants per silo, stacked.",
-                [prom(f"{SILO_UP}{{{SILO}}}", "{{silo}}")],
+                "Connected and healthy participants per silo, stacked."
+                + federation_fallback("the participants taking part in the round"),
+                [prom(or_federation(f"{SILO_UP}{{{SILO}}}", SEED_ACTIVE), "{{silo}}")],
                 "short",
                 stack=True,
             ),
-            table(
-                "Participants",
-                "Every selected participant, unhealthy ones first; a participant ID opens its logs.",
-                [
-                    prom(f"federated_participant_up{{{PARTICIPANT}}}"),
-                    prom(f"federated_participant_accuracy{{{PARTICIPANT}}}"),
-                    prom(f"federated_participant_round_duration_seconds{{{PARTICIPANT}}}"),
-                    prom(f"{PARTICIPANT_BYTES}{{{PARTICIPANT}}}"),
-                ],
-                [
-                    Column("Status", "short", mappings=UP_DOWN, steps=thresholds(("red", None), ("green", 1))),
-                    Column("Local accuracy", "percentunit"),
-                    Column("Last round duration", "s"),
-                    Column("Bytes sent/s", "Bps"),
-                ],
-                hide=("Time", "__name__", "job", "instance"),
-                sort_by="Status",
-                links={"participant_id": [{"title": "Logs of ${__value.raw}", "url": participant_logs}]},
-                w=24,
-                h=10,
+            no_data(
+                table(
+                    "Participants",
+                    "Every selected participant, unhealthy ones first; sort by a column for the slowest or "
+                    "least accurate; a participant ID opens its logs." + extended,
+                    [
+                        prom(f"federated_participant_up{{{PARTICIPANT}}}"),
+                        prom(f"federated_participant_accuracy{{{PARTICIPANT}}}"),
+                        prom(f"federated_participant_round_duration_seconds{{{PARTICIPANT}}}"),
+                        prom(f"{PARTICIPANT_BYTES}{{{PARTICIPANT}}}"),
+                    ],
+                    [
+                        Column("Status", "short", mappings=UP_DOWN, steps=thresholds(("red", None), ("green", 1))),
+                        Column("Local accuracy", "percentunit"),
+                        Column("Last round duration", "s"),
+                        Column("Bytes sent/s", "Bps"),
+                    ],
+                    hide=("Time", "__name__", "job", "instance"),
+                    sort_by="Status",
+                    links={"participant_id": [{"title": "Logs of ${__value.raw}", "url": participant_logs}]},
+                    w=24,
+                    h=10,
+                ),
+                empty,
             ),
         ],
     )
 
 
 def _federated_performance() -> Row:
+    extended, empty = needs("`federated_participant_round_duration_seconds` with its `silo` label")
     return Row(
         "Participant health and performance",
         [
             timeseries(
-                "Mean local round duration by silo",
-                "Average local training time of the last round.",
-                [prom(f"{SILO_ROUND_AVG}{{{SILO}}}", "{{silo}}")],
-                "s",
-            ),
-            timeseries(
-                "Slowest local round duration by silo",
-                "Longest local training time of the last round.",
-                [prom(f"{SILO_ROUND_MAX}{{{SILO}}}", "{{silo}}")],
-                "s",
-            ),
-            timeseries(
                 "Unhealthy participants by silo",
-                "Registered participants that are not connected and healthy.",
-                [prom(f"{SILO_COUNT}{{{SILO}}} - {SILO_UP}{{{SILO}}}", "{{silo}}")],
+                "Registered participants that are not connected and healthy."
+                + federation_fallback("the registered participants not taking part in the round"),
+                [
+                    prom(
+                        or_federation(f"{SILO_COUNT}{{{SILO}}} - {SILO_UP}{{{SILO}}}", f"{SEED_TOTAL} - {SEED_ACTIVE}"),
+                        "{{silo}}",
+                    )
+                ],
                 "short",
             ),
-            table(
-                "Slowest 10 participants",
-                "Longest local training time in the last round.",
-                [prom(f"topk(10, federated_participant_round_duration_seconds{{{PARTICIPANT}}})")],
-                [Column("Last round duration", "s")],
-                hide=("Time", "__name__", "job", "instance"),
-                sort_by="Last round duration",
-                descending=True,
+            no_data(
+                timeseries(
+                    "Mean local round duration by silo",
+                    "Average local training time of the last round; the Participants table sorts out the slowest."
+                    + extended,
+                    [prom(f"{SILO_ROUND_AVG}{{{SILO}}}", "{{silo}}")],
+                    "s",
+                ),
+                empty,
             ),
         ],
     )
 
 
 def _federated_accuracy() -> Row:
+    extended, empty = needs("`federated_participant_accuracy` with its `silo` label")
     return Row(
         "Model accuracy",
         [
@@ -236,45 +255,33 @@ def _federated_accuracy() -> Row:
                 "percentunit",
                 max_value=1,
             ),
-            timeseries(
-                "Local model accuracy by silo",
-                "Mean and lowest accuracy of the participants' local models per silo.",
-                [
-                    prom(f"{SILO_ACCURACY_AVG}{{{SILO}}}", "{{silo}} mean"),
-                    prom(f"{SILO_ACCURACY_MIN}{{{SILO}}}", "{{silo}} lowest"),
-                ],
-                "percentunit",
-                max_value=1,
-            ),
-            bargauge(
-                "Mean local accuracy by silo",
-                "Mean accuracy of each silo's local models, now.",
-                [prom(f"{SILO_ACCURACY_AVG}{{{SILO}}}", "{{silo}}", instant=True)],
-                "percentunit",
-                steps=HEALTH_STEPS,
-                max_value=1,
-            ),
-            table(
-                "Lowest local accuracy: 10 participants",
-                "Participants whose local model scored lowest.",
-                [prom(f"bottomk(10, federated_participant_accuracy{{{PARTICIPANT}}})")],
-                [Column("Local accuracy", "percentunit")],
-                hide=("Time", "__name__", "job", "instance"),
-                sort_by="Local accuracy",
+            no_data(
+                timeseries(
+                    "Local model accuracy by silo",
+                    "Mean and lowest accuracy of the participants' local models per silo." + extended,
+                    [
+                        prom(f"{SILO_ACCURACY_AVG}{{{SILO}}}", "{{silo}} mean"),
+                        prom(f"{SILO_ACCURACY_MIN}{{{SILO}}}", "{{silo}} lowest"),
+                    ],
+                    "percentunit",
+                    max_value=1,
+                ),
+                empty,
             ),
         ],
     )
 
 
 def _federated_communication() -> Row:
-    per_round = f"sum({SILO_BYTES}) / (sum(rate(federated_aggregation_duration_seconds_count[$__rate_interval])) > 0)"
+    per_round = f"sum({SEED_BYTES}) / (sum(rate(federated_aggregation_duration_seconds_count[$__rate_interval])) > 0)"
     return Row(
         "Communication overhead",
         [
             timeseries(
                 "Bytes sent per second by silo",
-                "What the coordinator sends to each silo's participants, stacked.",
-                [prom(f"{SILO_BYTES}{{{SILO}}}", "{{silo}}")],
+                "What the coordinator sends to each silo's participants, stacked."
+                + federation_fallback("the bytes sent"),
+                [prom(or_federation(f"{SILO_BYTES}{{{SILO}}}", f"sum({SEED_BYTES})"), "{{silo}}")],
                 "Bps",
                 stack=True,
             ),
@@ -287,20 +294,11 @@ def _federated_communication() -> Row:
             ),
             timeseries(
                 "Bytes sent per active participant",
-                "Federation-wide bytes per second sent per participant taking part in the round.",
-                [prom(f"sum({SILO_BYTES}) / sum(federated_participants_active)", "per participant")],
+                "Federation-wide bytes per second sent per participant taking part in the round "
+                "(federated_bytes_sent_total / federated_participants_active).",
+                [prom(f"sum({SEED_BYTES}) / ({SEED_ACTIVE} > 0)", "per participant")],
                 "Bps",
                 w=6,
-            ),
-            table(
-                "Top 10 participants by bytes sent",
-                "Participants receiving the most data from the coordinator.",
-                [prom(f"topk(10, {PARTICIPANT_BYTES}{{{PARTICIPANT}}})")],
-                [Column("Bytes sent/s", "Bps")],
-                hide=("Time", "__name__"),
-                sort_by="Bytes sent/s",
-                descending=True,
-                w=24,
             ),
         ],
     )
@@ -308,26 +306,24 @@ def _federated_communication() -> Row:
 
 def _federated_silos() -> Row:
     silo = f"{{{SILO}}}"
+    fallback = federation_fallback("one row")
     return Row(
         "Cross-silo federation status",
         [
             table(
                 "Silos",
-                "Per silo: healthy and registered participants, local accuracy and round time, traffic.",
+                "Per silo: share of healthy participants, healthy and registered participants, traffic; "
+                "local accuracy and round time per silo are in their rows above." + fallback,
                 [
-                    prom(SILO_UP_RATIO + silo),
-                    prom(SILO_UP + silo),
-                    prom(SILO_COUNT + silo),
-                    prom(SILO_ACCURACY_AVG + silo),
-                    prom(SILO_ROUND_AVG + silo),
-                    prom(SILO_BYTES + silo),
+                    prom(or_federation(SILO_UP_RATIO + silo, SEED_TAKING_PART)),
+                    prom(or_federation(SILO_UP + silo, SEED_ACTIVE)),
+                    prom(or_federation(SILO_COUNT + silo, SEED_TOTAL)),
+                    prom(or_federation(SILO_BYTES + silo, f"sum({SEED_BYTES})")),
                 ],
                 [
                     Column("Healthy", "percentunit", steps=HEALTH_STEPS),
                     Column("Healthy participants", "short"),
                     Column("Registered participants", "short"),
-                    Column("Mean local accuracy", "percentunit"),
-                    Column("Mean round duration", "s"),
                     Column("Bytes sent/s", "Bps"),
                 ],
                 hide=("Time", "__name__"),
@@ -336,8 +332,9 @@ def _federated_silos() -> Row:
             ),
             status_history(
                 "Silo health over time",
-                "Share of each silo's participants that are healthy.",
-                [prom(SILO_UP_RATIO + silo, "{{silo}}")],
+                "Share of each silo's participants that are healthy."
+                + federation_fallback("the share of participants taking part"),
+                [prom(or_federation(SILO_UP_RATIO + silo, SEED_TAKING_PART), "{{silo}}")],
                 "percentunit",
                 steps=HEALTH_STEPS,
             ),
@@ -368,6 +365,7 @@ def federated_learning() -> Json:
         links=links_to(OVERVIEW_UID, OVERVIEW_TITLE),
         rows=[
             _federated_summary(),
+            _federated_alerts(),
             _federated_rounds(),
             _federated_participants(),
             _federated_performance(),
@@ -376,4 +374,30 @@ def federated_learning() -> Json:
             _federated_silos(),
             _federated_logs(),
         ],
+        alert_marks=(
+            AlertMarks(
+                "Federation alerts: rounds",
+                'alertname=~"FederatedRoundStalled|FederatedAggregationSlow"',
+                ("Training round over time", "Rounds aggregated per hour", "Aggregation duration p50 / p95 / p99"),
+            ),
+            AlertMarks(
+                "Federation alerts: participants",
+                'alertname=~"FederatedParticipantDown|FederatedParticipantChurn"',
+                (
+                    "Active and registered participants",
+                    "Healthy participants by silo",
+                    "Unhealthy participants by silo",
+                ),
+            ),
+            AlertMarks(
+                "Federation alerts: accuracy",
+                'alertname="FederatedAccuracyRegression"',
+                ("Global model accuracy over time",),
+            ),
+            AlertMarks(
+                "Federation alerts: communication",
+                'alertname="FederatedCommunicationSpike"',
+                ("Bytes sent per second by silo", "Bytes sent per round", "Bytes sent per active participant"),
+            ),
+        ),
     )

@@ -5,15 +5,22 @@ traces; and an optional, collapsed database row."""
 from __future__ import annotations
 
 from tools.dashboards_common import (
-    API,
+    ALL_ALERTS,
+    API_VARIABLES,
+    BY_REQUESTS,
     CONTAINER,
     DOWN_STEPS,
+    ENDPOINT_ERRORS,
+    ENDPOINT_REQUESTS,
     ERROR_RATIO,
     ERROR_STEPS,
     FEDERATED_TITLE,
     FEDERATED_UID,
     HEALTH_STEPS,
     HOST,
+    JOB_ERRORS,
+    JOB_LATENCY,
+    JOB_REQUESTS,
     LATENCY,
     LATENCY_BUCKETS,
     LOG_STREAM,
@@ -22,12 +29,22 @@ from tools.dashboards_common import (
     QUANTILES,
     REQUESTS,
     ROUTE,
+    ROUTE_VARIABLES,
+    SEED_ACTIVE,
+    SEED_TAKING_PART,
+    SEED_TOTAL,
     SILO_UP_RATIO,
     VEGA_LOGS,
+    alerts_firing,
+    alerts_panel,
+    at_level,
+    federation_fallback,
     links_to,
+    or_federation,
 )
 from tools.dashboards_panels import (
     UP_DOWN,
+    AlertMarks,
     Column,
     Json,
     Row,
@@ -46,6 +63,17 @@ from tools.dashboards_panels import (
     trace_table,
     with_links,
 )
+
+# Resource panels draw 5-minute rates and gauges of a few dozen series: at most this many
+# points each (one every 5 minutes over 24h, every minute over 6h; every scrape over 1h).
+RESOURCE_POINTS = 300
+
+
+def resources(row: Row) -> Row:
+    """`row` with every panel drawing at most RESOURCE_POINTS points (Grafana's maxDataPoints)."""
+    for panel in row.panels:
+        panel["maxDataPoints"] = RESOURCE_POINTS
+    return row
 
 
 def _overview_variables() -> list[Json]:
@@ -74,15 +102,44 @@ def _overview_variables() -> list[Json]:
     ]
 
 
+def _requests(label: str, kept: str) -> str:
+    """Requests per second summed by `label`, recorded per job and `kept`."""
+    coarse = (
+        f"sum by ({label}) ({BY_REQUESTS.format(label=kept) if kept != 'endpoint' else ENDPOINT_REQUESTS}{{FILTERS}})"
+    )
+    return at_level(coarse, f"sum by ({label}) ({REQUESTS}{{FILTERS}})", API_VARIABLES, ("job", kept))
+
+
+def _quantile(name: str, q: float) -> str:
+    """A response time quantile over the selected jobs, instances, methods and routes."""
+    return at_level(
+        f"{JOB_LATENCY.format(q=name)}{{FILTERS}}",
+        f"histogram_quantile({q}, sum by (job, le) ({LATENCY_BUCKETS}{{FILTERS}}))",
+        ROUTE_VARIABLES,
+        ("job",),
+    )
+
+
 def _overview_summary() -> Row:
-    errors = f'(sum({REQUESTS}{{{ROUTE}, status=~"5.."}}) or vector(0)) / sum({REQUESTS}{{{ROUTE}}})'
+    errors = at_level(
+        f"(sum({JOB_ERRORS}{{FILTERS}}) or vector(0)) / sum({JOB_REQUESTS}{{FILTERS}})",
+        f'(sum({REQUESTS}{{FILTERS, status=~"5.."}}) or vector(0)) / sum({REQUESTS}{{FILTERS}})',
+        ROUTE_VARIABLES,
+        ("job",),
+    )
     return Row(
         "Overview",
         [
             stat(
                 "Request rate",
                 "Requests per second over the selected jobs, routes and statuses.",
-                [prom(f"sum({REQUESTS}{{{API}}})")],
+                [
+                    prom(
+                        at_level(
+                            f"sum({JOB_REQUESTS}{{FILTERS}})", f"sum({REQUESTS}{{FILTERS}})", API_VARIABLES, ("job",)
+                        )
+                    )
+                ],
                 "reqps",
             ),
             stat(
@@ -95,7 +152,7 @@ def _overview_summary() -> Row:
             stat(
                 "p95 response time",
                 "95th percentile of the response time over the selected routes.",
-                [prom(f"histogram_quantile(0.95, sum by (le) ({LATENCY_BUCKETS}{{{ROUTE}}}))")],
+                [prom(_quantile("p95", 0.95), "{{job}}")],
                 "s",
             ),
             stat(
@@ -108,7 +165,7 @@ def _overview_summary() -> Row:
             stat(
                 "Active participants",
                 "Participants taking part in the current training round.",
-                [prom("sum(federated_participants_active)")],
+                [prom(SEED_ACTIVE)],
                 "short",
             ),
             stat(
@@ -121,11 +178,25 @@ def _overview_summary() -> Row:
     )
 
 
+def _overview_alerts() -> Row:
+    return Row(
+        "Alerts",
+        [
+            alerts_firing(ALL_ALERTS, "alerts"),
+            alerts_panel(ALL_ALERTS, "Every alert firing now"),
+        ],
+    )
+
+
 def _overview_api() -> Row:
-    latency = [
-        prom(f"histogram_quantile({q}, sum by (le) ({LATENCY_BUCKETS}{{{ROUTE}}}))", name) for name, q in QUANTILES
-    ]
+    latency = [prom(_quantile(name, q), f"{name} ({{{{job}}}})") for name, q in QUANTILES]
     endpoint_latency = '{job=~"$job", endpoint=~"$endpoint"}'
+    errors_by_endpoint = at_level(
+        f"{ENDPOINT_ERRORS}{{FILTERS}}",
+        f'sum by (job, endpoint) ({REQUESTS}{{FILTERS, status=~"5.."}})',
+        ROUTE_VARIABLES,
+        ("job", "endpoint"),
+    )
     return Row(
         "API response times and errors",
         [
@@ -150,7 +221,7 @@ def _overview_api() -> Row:
             timeseries(
                 "5xx errors per second by endpoint",
                 "Requests answered with a 5xx status, per route.",
-                [prom(f'sum by (job, endpoint) ({REQUESTS}{{{ROUTE}, status=~"5.."}})', "{{endpoint}} ({{job}})")],
+                [prom(errors_by_endpoint, "{{endpoint}} ({{job}})")],
                 "reqps",
             ),
             timeseries(
@@ -163,7 +234,7 @@ def _overview_api() -> Row:
                 "Endpoints",
                 "Per route over the last 5 minutes: traffic, error ratio and response time quantiles.",
                 [
-                    prom(f"sum by (job, endpoint) ({REQUESTS}{{{API}}})"),
+                    prom(_requests("job, endpoint", "endpoint")),
                     prom(ERROR_RATIO + endpoint_latency),
                     *(prom(LATENCY.format(q=name) + endpoint_latency) for name, _ in QUANTILES),
                 ],
@@ -189,35 +260,35 @@ def _overview_traffic() -> Row:
             timeseries(
                 "Requests per second by endpoint",
                 "Traffic per route, stacked.",
-                [prom(f"sum by (endpoint) ({REQUESTS}{{{API}}})", "{{endpoint}}")],
+                [prom(_requests("endpoint", "endpoint"), "{{endpoint}}")],
                 "reqps",
                 stack=True,
             ),
             timeseries(
                 "Requests per second by status",
                 "Traffic per HTTP status code, stacked.",
-                [prom(f"sum by (status) ({REQUESTS}{{{API}}})", "{{status}}")],
+                [prom(_requests("status", "status"), "{{status}}")],
                 "reqps",
                 stack=True,
             ),
             timeseries(
                 "Requests per second by method",
                 "Traffic per HTTP method.",
-                [prom(f"sum by (method) ({REQUESTS}{{{API}}})", "{{method}}")],
+                [prom(_requests("method", "method"), "{{method}}")],
                 "reqps",
                 w=8,
             ),
             timeseries(
                 "Requests per second by instance",
                 "How the load spreads over the instances of each job.",
-                [prom(f"sum by (job, instance) ({REQUESTS}{{{API}}})", "{{instance}} ({{job}})")],
+                [prom(_requests("job, instance", "instance"), "{{instance}} ({{job}})")],
                 "reqps",
                 w=8,
             ),
             piechart(
                 "Traffic share by endpoint",
                 "Each route's share of the requests of the last 5 minutes.",
-                [prom(f"sum by (endpoint) ({REQUESTS}{{{API}}})", "{{endpoint}}", instant=True)],
+                [prom(_requests("endpoint", "endpoint"), "{{endpoint}}", instant=True)],
                 "reqps",
             ),
         ],
@@ -226,7 +297,6 @@ def _overview_traffic() -> Row:
 
 def _overview_containers() -> Row:
     memory = f"sum by (instance, name) (container_memory_working_set_bytes{{{CONTAINER}}})"
-    limit = f"sum by (instance, name) (container_spec_memory_limit_bytes{{{CONTAINER}}} > 0)"
     return Row(
         "System resources: containers",
         [
@@ -245,7 +315,7 @@ def _overview_containers() -> Row:
             timeseries(
                 "Memory use of limit by container",
                 "Working set as a share of the container's memory limit.",
-                [prom(f"{memory} / {limit}", "{{name}}")],
+                [prom(f"instance_name:container_memory_working_set_bytes:ratio_limit{{{CONTAINER}}}", "{{name}}")],
                 "percentunit",
                 max_value=1,
             ),
@@ -348,12 +418,7 @@ def _overview_processes() -> Row:
             timeseries(
                 "Process CPU by job",
                 "CPU cores used by the process of each scrape target.",
-                [
-                    prom(
-                        f"sum by (job, instance) (rate(process_cpu_seconds_total{selector}[$__rate_interval]))",
-                        "{{instance}} ({{job}})",
-                    )
-                ],
+                [prom(f"job_instance:process_cpu_seconds:rate5m{selector}", "{{instance}} ({{job}})")],
                 "short",
             ),
             timeseries(
@@ -376,8 +441,8 @@ def _overview_participants() -> Row:
                     "Active and registered participants",
                     "Participants in the current round against those registered.",
                     [
-                        prom("sum(federated_participants_active)", "active"),
-                        prom("sum(federated_participants_total)", "registered"),
+                        prom(SEED_ACTIVE, "active"),
+                        prom(SEED_TOTAL, "registered"),
                     ],
                     "short",
                 ),
@@ -386,8 +451,9 @@ def _overview_participants() -> Row:
             with_links(
                 bargauge(
                     "Healthy participants by silo",
-                    "Share of each silo's participants that are connected and healthy.",
-                    [prom(SILO_UP_RATIO, "{{silo}}", instant=True)],
+                    "Share of each silo's participants that are connected and healthy."
+                    + federation_fallback("the share of participants taking part in the round"),
+                    [prom(or_federation(SILO_UP_RATIO, SEED_TAKING_PART), "{{silo}}", instant=True)],
                     "percentunit",
                     steps=HEALTH_STEPS,
                     max_value=1,
@@ -482,13 +548,31 @@ def system_overview() -> Json:
         links=links_to(FEDERATED_UID, FEDERATED_TITLE),
         rows=[
             _overview_summary(),
+            _overview_alerts(),
             _overview_api(),
             _overview_traffic(),
-            _overview_containers(),
-            _overview_hosts(),
-            _overview_processes(),
+            resources(_overview_containers()),
+            resources(_overview_hosts()),
+            resources(_overview_processes()),
             _overview_participants(),
             _overview_logs_and_traces(),
             _overview_database(),
         ],
+        alert_marks=(
+            AlertMarks(
+                "API alerts",
+                'alertname=~"HighErrorRate|Api.*BudgetBurn"',
+                (
+                    "Response time p50 / p95 / p99",
+                    "5xx errors per second by endpoint",
+                    "Error ratio by endpoint",
+                    "Requests per second by status",
+                ),
+            ),
+            AlertMarks(
+                "Participant alerts",
+                'alertname=~"FederatedParticipant.*"',
+                ("Active and registered participants",),
+            ),
+        ),
     )

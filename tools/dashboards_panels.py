@@ -308,6 +308,90 @@ def with_links(panel: Json, links: list[Json]) -> Json:
     return panel
 
 
+def no_data(panel: Json, text: str) -> Json:
+    """`panel` showing `text` instead of Grafana's "No data" when its queries return nothing
+    (the standard field option `noValue`)."""
+    panel["fieldConfig"]["defaults"]["noValue"] = text
+    return panel
+
+
+def alerts_table(title: str, description: str, selector: str, links: list[Json], *, w: int = 20, h: int = 6) -> Json:
+    """The alerts firing now that match `selector`: Prometheus' ALERTS series, the alerts it
+    sends to Alertmanager, one row per alert with its labels; "No alert firing" otherwise."""
+    target = prom(f'ALERTS{{alertstate="firing", {selector}}}')
+    target.update(format="table", instant=True, range=False)
+    p = _panel("table", title, description, [target], w, h)
+    hidden = ("Time", "Value", "__name__", "alertstate")
+    p["transformations"] = [
+        {
+            "id": "organize",
+            "options": {
+                "excludeByName": dict.fromkeys(hidden, True),
+                "indexByName": {"alertname": 0, "severity": 1},
+            },
+        }
+    ]
+    p["fieldConfig"] = {
+        "defaults": {"thresholds": OK_THRESHOLDS, "noValue": "No alert firing"},
+        "overrides": [
+            {
+                "matcher": {"id": "byName", "options": "severity"},
+                "properties": [
+                    {"id": "mappings", "value": SEVERITY_COLOURS},
+                    {"id": "custom.cellOptions", "value": {"type": "color-text"}},
+                ],
+            }
+        ],
+    }
+    p["options"] = {"showHeader": True, "cellHeight": "sm", "sortBy": [{"displayName": "severity", "desc": False}]}
+    p["links"] = links
+    return p
+
+
+SEVERITY_COLOURS = [
+    {
+        "type": "value",
+        "options": {
+            "critical": {"color": "red", "index": 0},
+            "warning": {"color": "orange", "index": 1},
+            "info": {"color": "blue", "index": 2},
+        },
+    }
+]
+
+
+@dataclass(frozen=True)
+class AlertMarks:
+    """Annotations of the alerts matching `selector` (while they fire) on the panels titled
+    `panels`, from Prometheus' ALERTS series."""
+
+    name: str
+    selector: str
+    panels: tuple[str, ...]
+
+
+def alert_annotation(marks: AlertMarks, panel_ids: list[int]) -> Json:
+    """A Prometheus annotation query: one region per firing alert, titled with its name and
+    severity, shown only on `panel_ids`."""
+    return {
+        "name": marks.name,
+        "enable": True,
+        "hide": False,
+        "iconColor": "red",
+        "datasource": PROMETHEUS,
+        "target": {
+            "refId": "Anno",
+            "expr": f'ALERTS{{alertstate="firing", {marks.selector}}}',
+            "interval": "1m",
+        },
+        "titleFormat": "{{alertname}} ({{severity}})",
+        "textFormat": "{{alertname}} is firing ({{severity}})",
+        "tagKeys": "alertname,severity",
+        "useValueForTime": False,
+        "filter": {"exclude": False, "ids": panel_ids},
+    }
+
+
 # --- template variables ---------------------------------------------------------------------
 
 
@@ -450,7 +534,16 @@ def dashboard(
     variables: list[Json],
     links: list[Json],
     rows: list[Row],
+    alert_marks: tuple[AlertMarks, ...] = (),
 ) -> Json:
+    panels = layout(rows)
+    ids = {p["title"]: p["id"] for row in panels for p in [row, *row.get("panels", [])] if p["type"] != "row"}
+    annotations = []
+    for marks in alert_marks:
+        missing = [title for title in marks.panels if title not in ids]
+        if missing:
+            raise ValueError(f"{title}: annotation {marks.name!r} names panels that do not exist: {missing}")
+        annotations.append(alert_annotation(marks, [ids[t] for t in marks.panels]))
     return {
         "uid": uid,
         "title": title,
@@ -466,8 +559,8 @@ def dashboard(
         "time": {"from": "now-1h", "to": "now"},
         "refresh": REFRESH,
         "timepicker": {"refresh_intervals": REFRESH_INTERVALS},
-        "annotations": {"list": []},
+        "annotations": {"list": annotations},
         "templating": {"list": variables},
         "links": links,
-        "panels": layout(rows),
+        "panels": panels,
     }

@@ -11,11 +11,13 @@ marker, so nothing rendered from a mock run can carry a secret.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import re
 import runpy
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,11 @@ class Resource:
     custom: bool
     inputs: dict[str, Any]
     delete_before_replace: bool = False
+    # Resource options the engine acts on between two updates (identity and protection).
+    urn: str = ""
+    protect: bool = False
+    retain_on_delete: bool = False
+    ignore_changes: tuple[str, ...] = ()
 
 
 @dataclass
@@ -55,6 +62,9 @@ class Run:
     resources: list[Resource] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)  # secret value -> config key
+    # What the mock `random` provider's values are drawn from: two runs with the same seed get
+    # the same values, as two `pulumi up` of one stack do; another seed is another stack.
+    random_seed: str = "stack"
 
     def of_type(self, type_: str) -> list[Resource]:
         return [r for r in self.resources if r.type == type_]
@@ -109,10 +119,21 @@ class _Mocks(pulumi.runtime.Mocks):
         if args.typ == "docker:index/remoteImage:RemoteImage":
             state["imageId"] = f"sha256:{digest}"
             state["repoDigest"] = f"{_unwrap(args.inputs.get('name'))}@sha256:{digest}"
+        if args.typ in ("random:index/randomBytes:RandomBytes", "random:index/randomId:RandomId"):
+            # Random per stack (seed) and resource; a RandomId is replaced, so drawn anew,
+            # whenever its keepers change.
+            length = int(_unwrap(args.inputs.get("length") or args.inputs.get("byteLength")) or 32)
+            keepers = json.dumps(unwrap(args.inputs.get("keepers") or {}), sort_keys=True)
+            raw = hashlib.shake_256(f"{self.run.random_seed}/{args.name}/{keepers}".encode()).digest(length)
+            state["hex"] = raw.hex()
+            state["base64"] = state["b64Std"] = base64.b64encode(raw).decode()
         return f"{args.name}-id", state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        return {}, None
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        if args.token == "docker:index/getRegistryImage:getRegistryImage":
+            name = str(_unwrap(args.args.get("name")))
+            return {"name": name, "sha256Digest": f"sha256:{hashlib.sha256(name.encode()).hexdigest()}"}, []
+        return {}, []
 
 
 class _Monitor(pulumi_mocks.MockMonitor):
@@ -136,6 +157,10 @@ class _Monitor(pulumi_mocks.MockMonitor):
                     custom=bool(request.custom),
                     inputs=inputs,
                     delete_before_replace=bool(request.deleteBeforeReplace),
+                    urn=response.urn,
+                    protect=bool(request.protect),
+                    retain_on_delete=bool(request.retainOnDelete),
+                    ignore_changes=tuple(request.ignoreChanges),
                 )
             )
         return response
@@ -182,6 +207,7 @@ def run_program(stack: str, overrides: Mapping[str, Any] | None = None, into: Ru
     settings.outputs.clear()
 
     main = str(ROOT / "__main__.py")
+
     def program() -> None:
         runpy.run_path(main, run_name="__main__")
 
@@ -204,23 +230,38 @@ async def _resolve(value: Any) -> Any:
     return value
 
 
+# A secret value shorter than this is not searched for in text: it would match inside unrelated
+# words (an empty value matches between every two characters). Such a value is still masked
+# wherever Pulumi marks it secret, which is how every secret reaches a resource.
+MIN_SEARCHED_SECRET = 4
+
+
+def searched_secrets(secrets: Iterable[str]) -> list[str]:
+    """The secret values worth searching for in text, longest first (so a value that contains
+    another is masked whole)."""
+    return sorted({s for s in secrets if len(s) >= MIN_SEARCHED_SECRET}, key=lambda s: (-len(s), s))
+
+
 def mask(value: Any, secrets: Mapping[str, str]) -> Any:
     """The value with every secret replaced by the marker: secret-wrapped scalars, and any
-    string that contains the value of a secret config key."""
+    string that contains the value of a secret config key (see MIN_SEARCHED_SECRET)."""
+    tokens = searched_secrets(secrets)
+    pattern = re.compile("|".join(map(re.escape, tokens))) if tokens else None
+    return _mask(value, pattern)
+
+
+def _mask(value: Any, pattern: re.Pattern[str] | None) -> Any:
     if rpc.is_rpc_secret(value):
         inner = rpc.unwrap_rpc_secret(value)
         if isinstance(inner, (dict, list)):
-            return mask(inner, secrets)
+            return _mask(inner, pattern)
         return MARKER
     if isinstance(value, dict):
-        return {k: mask(v, secrets) for k, v in value.items()}
+        return {k: _mask(v, pattern) for k, v in value.items()}
     if isinstance(value, list):
-        return [mask(v, secrets) for v in value]
-    if isinstance(value, str):
-        for token in secrets:
-            if token in value:
-                value = value.replace(token, MARKER)
-        return value
+        return [_mask(v, pattern) for v in value]
+    if isinstance(value, str) and pattern is not None:
+        return pattern.sub(MARKER, value)  # one pass: a marker is never searched again
     return value
 
 

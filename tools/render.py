@@ -7,7 +7,10 @@ writes
     <out>/config/<service>/...   every config file exactly as that service receives it
     <out>/manifests/*.yaml       (kubernetes) every object as it would be applied
 
-Every secret value is replaced by "[secret]"; the tool prints only paths and counts.
+Every secret value is replaced by "[secret]"; the tool prints only paths, counts and key
+names. A secret value shorter than 4 characters (an empty one included) is masked wherever
+Pulumi marks it secret but not searched for in text, where it would match inside other words;
+the tool names such keys. The output directory is replaced whole, never left half-written.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import argparse
 import json
 import shutil
 import sys
+import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +29,7 @@ import yaml
 
 from components.platform.docker import LABEL_CONFIG_DIR, LABEL_SERVICE, SECRET_DIR
 from components.platform.kubernetes import ANNOTATION_CONFIG_DIR, ANNOTATION_RENDER_VISIBLE, ANNOTATION_SERVICE
-from tools.mockrun import MARKER, Resource, Run, mask, run_program, unwrap
+from tools.mockrun import MARKER, MIN_SEARCHED_SECRET, Resource, Run, mask, run_program, searched_secrets, unwrap
 
 
 def masked_inputs(run: Run, resource: Resource) -> dict[str, Any]:
@@ -55,7 +60,9 @@ def resources_document(run: Run) -> list[dict[str, Any]]:
 
 
 def docker_config_files(run: Run) -> dict[str, str]:
-    """{config/<service>/<path>: text} from the uploads of every container."""
+    """{config/<service>/<path>: text} from the uploads of every container. Paths are the
+    program's own (never secret): they are taken unmasked, so a secret whose value is also a
+    word of a path cannot bend the layout."""
     out: dict[str, str] = {}
     for container in run.of_type("docker:index/container:Container"):
         labels = {item["label"]: item["value"] for item in unwrap(container.inputs.get("labels") or [])}
@@ -63,8 +70,9 @@ def docker_config_files(run: Run) -> dict[str, str]:
         root = labels.get(LABEL_CONFIG_DIR, "").rstrip("/")
         if not service:
             continue
-        for upload in masked_inputs(run, container).get("uploads") or []:
-            path = str(upload["file"])
+        raw = unwrap(container.inputs.get("uploads") or [])
+        for source, upload in zip(raw, masked_inputs(run, container).get("uploads") or [], strict=True):
+            path = str(source["file"])
             rel = path[len(root) + 1 :] if root and path.startswith(root + "/") else path.lstrip("/")
             out[f"config/{service}/{rel}"] = str(upload.get("content", ""))
     return out
@@ -84,28 +92,38 @@ def _manifest(run: Run, resource: Resource) -> dict[str, Any]:
     return doc
 
 
-def kubernetes_objects(run: Run) -> list[dict[str, Any]]:
-    return [_manifest(run, r) for r in run.resources if r.custom and r.type.startswith("kubernetes:")]
+@dataclass(frozen=True)
+class KubernetesObject:
+    raw: dict[str, Any]  # as declared: for names and paths, which are the program's own
+    doc: dict[str, Any]  # masked: what is written
 
 
-def manifest_files(objects: list[dict[str, Any]]) -> dict[str, str]:
+def kubernetes_objects(run: Run) -> list[KubernetesObject]:
+    return [
+        KubernetesObject(unwrap(r.inputs), _manifest(run, r))
+        for r in run.resources
+        if r.custom and r.type.startswith("kubernetes:")
+    ]
+
+
+def manifest_files(objects: list[KubernetesObject]) -> dict[str, str]:
     out = {}
-    for doc in objects:
-        meta = doc.get("metadata") or {}
+    for obj in objects:
+        meta = obj.raw.get("metadata") or {}
         scope = meta.get("namespace") or "cluster"
-        rel = f"manifests/{scope}_{str(doc.get('kind', '')).lower()}_{meta.get('name', '')}.yaml"
+        rel = f"manifests/{scope}_{str(obj.raw.get('kind', '')).lower()}_{meta.get('name', '')}.yaml"
         if rel in out:
             raise SystemExit(f"render: two objects would be written to {rel}")
-        out[rel] = yaml.safe_dump(doc, sort_keys=True, default_flow_style=False)
+        out[rel] = yaml.safe_dump(obj.doc, sort_keys=True, default_flow_style=False)
     return out
 
 
-def kubernetes_config_files(objects: list[dict[str, Any]]) -> dict[str, str]:
+def kubernetes_config_files(objects: list[KubernetesObject]) -> dict[str, str]:
     """{config/<service>/<path>: text} from the ConfigMaps and Secrets mounted as config."""
     out: dict[str, str] = {}
-    for doc in objects:
-        meta = doc.get("metadata") or {}
-        annotations = meta.get("annotations") or {}
+    for obj in objects:
+        doc = obj.doc
+        annotations = (obj.raw.get("metadata") or {}).get("annotations") or {}
         service, mount = annotations.get(ANNOTATION_SERVICE), annotations.get(ANNOTATION_CONFIG_DIR)
         if doc.get("kind") not in ("ConfigMap", "Secret") or not service or not mount:
             continue
@@ -123,32 +141,55 @@ def config_root(service: str, mount: str) -> str:
     return mount[: -len("/secrets")] if mount.endswith("/secrets") else mount
 
 
-def render(stack: str, out: Path, overrides: Mapping[str, Any] | None = None) -> dict[str, int]:
+def render(stack: str, out: Path, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Render a committed stack into `out`; `overrides` (config key -> value) vary settings
-    the way `pulumi config set` would, e.g. for tests."""
+    the way `pulumi config set` would, e.g. for tests.
+
+    The output appears whole or not at all: it is written into a temporary directory beside
+    `out` and renamed into place only once every file is written and checked for leaks.
+    """
     run = run_program(stack, overrides)
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
     files: dict[str, str] = {"resources.json": json.dumps(resources_document(run), indent=2, sort_keys=True) + "\n"}
     files.update(docker_config_files(run))
     objects = kubernetes_objects(run)
     files.update(manifest_files(objects))
     files.update(kubernetes_config_files(objects))
-    for rel, text in files.items():
-        path = out / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    leaked = [rel for rel, text in files.items() if any(token in text for token in run.secrets)]
-    if leaked:  # mask() makes this impossible; refuse to leave a leak on disk if it ever is not
-        shutil.rmtree(out)
-        raise SystemExit(f"render: secret value found in {', '.join(leaked)}; output removed")
+    tokens = searched_secrets(run.secrets)
+    # A marker is not a leak, even when a secret's value is a part of it.
+    leaked = sorted(rel for rel, text in files.items() if any(t in text.replace(MARKER, "\0") for t in tokens))
+    if leaked:  # mask() makes this impossible; refuse to write a leak if it ever is not
+        raise SystemExit(f"render: secret value found in {', '.join(leaked)}; nothing written")
+    write_tree(out, files)
     return {
         "resources": len(run.resources),
         "config_files": sum(1 for rel in files if rel.startswith("config/")),
         "manifests": sum(1 for rel in files if rel.startswith("manifests/")),
         "secrets_masked": sum(text.count(MARKER) for text in files.values()),
+        "secrets_not_searched": sorted(key for value, key in run.secrets.items() if value not in tokens),
     }
+
+
+def write_tree(out: Path, files: Mapping[str, str]) -> None:
+    """Write {relative path: text} as the directory `out`, replacing it only when complete."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".new", dir=out.parent))
+    previous = staging.with_suffix(".old")
+    try:
+        for rel, text in files.items():
+            path = staging / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        if out.exists():
+            out.rename(previous)
+        try:
+            staging.rename(out)
+        except OSError:
+            if previous.exists():
+                previous.rename(out)
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(previous, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,6 +211,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{counts['config_files']} config files, {counts['manifests']} manifests, "
         f"{counts['secrets_masked']} secret values masked"
     )
+    if counts["secrets_not_searched"]:
+        print(
+            f"note: {', '.join(counts['secrets_not_searched'])} shorter than {MIN_SEARCHED_SECRET} characters: "
+            "masked where Pulumi marks it secret, not searched for in text"
+        )
     return 0
 
 

@@ -10,7 +10,7 @@ from components.alertmanager import config
 from components.content import to_yaml
 from components.platform import topology as t
 from components.platform.kubernetes import CA_FILE, TLS_DIR, KubernetesCluster, Mounted
-from components.platform.webconfig import bcrypt_hash, web_config
+from components.platform.webconfig import hashed_web_config
 from components.settings import SecretStr, Settings
 
 SECRETS_DIR = config.SECRETS
@@ -19,16 +19,13 @@ SECRETS_DIR = config.SECRETS
 RENDER_VISIBLE = ("web-config.yml", "cluster-tls.yml")
 
 
-def secret_files(settings: Settings) -> dict[str, SecretStr]:
+def secret_files(settings: Settings, key: pulumi.Output[str]) -> dict[str, SecretStr | pulumi.Output[str]]:
     k = settings.kubernetes
     assert k is not None
-    files = {
+    files: dict[str, SecretStr | pulumi.Output[str]] = {
         rel.removeprefix("secrets/"): value for rel, value in config.secret_files(settings.alertmanager).items()
     }
-    password = k.web_password.reveal()
-    files["web-config.yml"] = SecretStr(
-        web_config(users={k.web_username: bcrypt_hash(k.web_username, password)})
-    )
+    files["web-config.yml"] = hashed_web_config(key, k.web_username, k.web_password)
     tls_files = {"cert_file": f"{TLS_DIR}/tls.crt", "key_file": f"{TLS_DIR}/tls.key"}
     files["cluster-tls.yml"] = SecretStr(
         to_yaml(
@@ -55,7 +52,7 @@ def deploy(
     replicas = k.replicas["alertmanager"]
 
     config_volume = cluster.config_map(name, component, files, config.CONFIG_DIR, opts, service="alertmanager")
-    secrets = secret_files(settings)
+    secrets = secret_files(settings, cluster.key)
     secret_volume = cluster.secret(
         name, component, secrets, SECRETS_DIR, opts, service="alertmanager", render_visible=RENDER_VISIBLE
     )
@@ -70,7 +67,7 @@ def deploy(
     ]
     container = cluster.container(
         "alertmanager",
-        settings.images["alertmanager"],
+        cluster.image("alertmanager"),
         "alertmanager",
         args=args,
         ports={"web": endpoints.ALERTMANAGER, "cluster": endpoints.ALERTMANAGER_CLUSTER},
@@ -83,7 +80,8 @@ def deploy(
         component,
         [container],
         [config_volume, secret_volume, *tls],
-        checksum_of={**files, **{p: s.reveal() for p, s in secrets.items()}},
+        checksum_of=files,
+        rotation=cluster.rotation(component, secrets, opts),
         fs_group=65534,
     )
     cluster.service(

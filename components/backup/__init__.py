@@ -5,6 +5,12 @@ the backup bucket.
   auth). The snapshot lands on the replica's own volume, which only that pod can mount, so
   a `snapshot-shipper` sidecar in each Prometheus pod uploads it and then removes it.
 - A CronJob exports every Grafana dashboard through Grafana's HTTP API.
+- Each outcome reaches Prometheus as vega_backup_success{backup} (scripts/report.sh, through
+  Prometheus' OTLP receiver): the shipper reports each snapshot to its own replica, the
+  export job to every replica. The alert BackupFailing turns a failure, or a backup that
+  stopped reporting, into a notification.
+- Every credential is a file read when the job runs, so a rotated password (Grafana's admin
+  password, the web password) works from the next run on.
 
 The scripts are plain POSIX sh in scripts/ (the curl image runs them with busybox); uploads
 are signed with curl's --aws-sigv4, so any S3-compatible store works.
@@ -12,6 +18,7 @@ are signed with curl's --aws-sigv4, so any S3-compatible store works.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +48,7 @@ def scripts_volume() -> Mounted:
 
 
 S3_CREDENTIALS_DIR = "/etc/s3"
+BACKUP_SECRETS_DIR = "/etc/backup/secrets"  # the jobs' credentials, read when they run
 HEARTBEAT = "/tmp/heartbeat"
 
 
@@ -73,17 +81,33 @@ def shipper_volumes() -> list[Mounted]:
     return [scripts_volume(), s3_credentials(), KubernetesCluster.empty_dir("shipper-tmp", "/tmp", "16Mi")]
 
 
-def snapshot_shipper(settings: Settings, cluster: KubernetesCluster, data: Mounted) -> dict[str, Any]:
-    """The sidecar that uploads a Prometheus replica's snapshots (see the module doc); its
-    probes check that its loop still turns (a heartbeat file younger than five minutes)."""
+def report_env(cluster: KubernetesCluster, targets: str, web_password_file: str) -> list[dict[str, Any]]:
+    """What report.sh needs: the Prometheus servers to report to and the stack's credential."""
+    return [
+        {"name": "REPORT_TARGETS", "value": targets},
+        {"name": "WEB_USERNAME", "value": cluster.k.web_username},
+        {"name": "WEB_PASSWORD_FILE", "value": web_password_file},
+        {"name": "CA_FILE", "value": CA_FILE},
+    ]
+
+
+def snapshot_shipper(
+    settings: Settings, cluster: KubernetesCluster, data: Mounted, secrets: Mounted, tls: Sequence[Mounted]
+) -> dict[str, Any]:
+    """The sidecar that uploads a Prometheus replica's snapshots (see the module doc) and
+    reports each to its own replica, with the replica's `secrets` (web_password) and `tls`
+    (the CA); its probes check that its loop still turns (a heartbeat file younger than five
+    minutes)."""
+    web_password_file = f"{secrets.mount['mountPath']}/web_password"
     return cluster.container(
         "snapshot-shipper",
-        settings.images["curl"],
+        cluster.image("curl"),
         "backup",
         command=["/bin/sh", f"{SCRIPTS_DIR}/ship-snapshots.sh"],
-        mounts=[*shipper_volumes(), data],
+        mounts=[*shipper_volumes(), data, secrets, *tls],
         env=[
             *s3_env(cluster),
+            *report_env(cluster, f"localhost:{endpoints.PROMETHEUS}", web_password_file),
             {"name": "DATA_DIR", "value": prometheus_config.DATA_DIR},
             {"name": "HEARTBEAT", "value": HEARTBEAT},
             {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
@@ -114,7 +138,7 @@ class Backups(pulumi.ComponentResource):
             name,
             "backup",
             {"web_password": k.web_password, "grafana_password": settings.grafana.admin_password},
-            "/etc/backup/secrets",
+            BACKUP_SECRETS_DIR,
             child,
             service="backup",
         )
@@ -130,7 +154,7 @@ class Backups(pulumi.ComponentResource):
                 [
                     {"name": "PROMETHEUS_TARGETS", "value": prometheus_targets},
                     {"name": "WEB_USERNAME", "value": k.web_username},
-                    {"name": "WEB_PASSWORD_FILE", "value": "/etc/backup/secrets/web_password"},
+                    {"name": "WEB_PASSWORD_FILE", "value": f"{BACKUP_SECRETS_DIR}/web_password"},
                     {"name": "CA_FILE", "value": CA_FILE},
                 ],
             ),
@@ -138,17 +162,17 @@ class Backups(pulumi.ComponentResource):
                 "export-dashboards.sh",
                 [
                     *s3_env(cluster),
+                    *report_env(cluster, prometheus_targets, f"{BACKUP_SECRETS_DIR}/web_password"),
                     {"name": "GRAFANA_URL", "value": f"https://{t.svc(k, 'grafana')}:{endpoints.GRAFANA}"},
                     {"name": "GRAFANA_USER", "value": settings.grafana.admin_user},
-                    {"name": "GRAFANA_PASSWORD_FILE", "value": "/etc/backup/secrets/grafana_password"},
-                    {"name": "CA_FILE", "value": CA_FILE},
+                    {"name": "GRAFANA_PASSWORD_FILE", "value": f"{BACKUP_SECRETS_DIR}/grafana_password"},
                 ],
             ),
         }
         for job, (script, env) in jobs.items():
             container = cluster.container(
                 job,
-                settings.images["curl"],
+                cluster.image("curl"),
                 "backup",
                 command=["/bin/sh", f"{SCRIPTS_DIR}/{script}"],
                 mounts=mounts,

@@ -22,7 +22,7 @@ import pulumi
 from components.collector import config
 from components.content import to_yaml
 from components.platform import topology as t
-from components.platform.kubernetes import CA_FILE, KubernetesCluster, Mounted
+from components.platform.kubernetes import CA_FILE, READ, KubernetesCluster, Mounted
 from components.settings import Settings
 
 COMPONENT = "collector"
@@ -67,7 +67,12 @@ def deploy(
     port = config.metrics_port(kind)
 
     account = cluster.service_account(COMPONENT, COMPONENT, opts, namespace=ns)
-    cluster.read_only_discovery(COMPONENT, COMPONENT, account, opts, namespace=ns)
+    # The `kubernetes-pods` job's pod discovery, in every namespace: the pods it tails are
+    # those of its node, wherever they run. Nothing else is read.
+    cluster.discovery_access(
+        COMPONENT, COMPONENT, account, opts, [{"apiGroups": [""], "resources": ["pods"], "verbs": READ}],
+        account_namespace=ns,
+    )
     config_volume = cluster.config_map(
         name, COMPONENT, files, config.CONFIG_DIR, opts, namespace=ns, service=COMPONENT
     )
@@ -78,7 +83,7 @@ def deploy(
 
     container = cluster.container(
         COMPONENT,
-        settings.images[kind],
+        cluster.image(kind),
         COMPONENT,
         args=config.args(kind),
         ports={"http": port},

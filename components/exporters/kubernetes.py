@@ -1,9 +1,12 @@
 """node-exporter on kubernetes: one pod per node, in the agents namespace.
 
 It reads the host's /proc, /sys and root file system (read-only) and sees the host's network
-and processes (hostNetwork, hostPID), which is why it lives in the agents namespace, the one
-place allowed host access. Beyond that it runs as nobody (65534), with a read-only root file
-system and every capability dropped, and serves its metrics over TLS only.
+(hostNetwork), which is why it lives in the agents namespace, the one place allowed host
+access. It needs no host PID namespace: the host's /proc, mounted read-only, shows the host's
+processes whatever namespace the pod has. Beyond that it runs as nobody (65534), with a
+read-only root file system and every capability dropped, and serves its metrics over TLS
+with the stack's basic auth (webUsername/webPassword): on the host network no NetworkPolicy
+guards port 9100, so the credential does.
 
 hostNetwork: the exporter listens on the node's own address, port 9100 (NODE_EXPORTER), so
 that port must be free on every node. It binds the node's internal IP only (status.hostIP),
@@ -19,7 +22,7 @@ import pulumi
 
 from components import endpoints
 from components.platform.kubernetes import KubernetesCluster, Mounted
-from components.platform.webconfig import web_config
+from components.platform.webconfig import hashed_web_config
 from components.settings import Settings
 
 COMPONENT = "node-exporter"
@@ -42,10 +45,13 @@ ARGS = (
 )
 
 
+WEB_CONFIG = "web-config.yml"  # TLS and basic auth, in a Secret (it holds a bcrypt hash)
+
+
 def render(settings: Settings) -> dict[str, str]:
-    """{path relative to /etc/node-exporter: text}: the exporter-toolkit web config, TLS only
-    (paths to the internal certificate; no secret)."""
-    return {"web-config.yml": web_config(tls=True)}
+    """{path relative to /etc/node-exporter: text}: no plain config file; the one file, the web
+    config, holds a password hash and is built at deploy time into a Secret."""
+    return {}
 
 
 def host_mounts() -> list[Mounted]:
@@ -64,13 +70,18 @@ def deploy(
     ns = cluster.agents_ns
     opts = cluster.opts(parent, agents=True)
 
-    config_volume = cluster.config_map(name, COMPONENT, files, CONFIG_DIR, opts, namespace=ns, service=SERVICE)
+    k = cluster.k
+    secrets = {WEB_CONFIG: hashed_web_config(cluster.key, k.web_username, k.web_password)}
+    config_volume = cluster.secret(
+        name, COMPONENT, secrets, CONFIG_DIR, opts,
+        namespace=ns, volume_name="config", service=SERVICE, render_visible=(WEB_CONFIG,),
+    )
     # The internal certificate of the agents namespace (covers *.<agents namespace>.svc).
     tls = [m for m in cluster.tls(namespace=ns) if m.volume["name"] == "tls"]
     mounts = [config_volume, *tls, *host_mounts()]
     container = cluster.container(
         COMPONENT,
-        settings.images["node_exporter"],
+        cluster.image("node_exporter"),
         COMPONENT,
         args=ARGS,
         ports={"https": endpoints.NODE_EXPORTER},
@@ -83,12 +94,11 @@ def deploy(
         COMPONENT,
         [container],
         mounts,
-        checksum_of=files,
+        rotation=cluster.rotation(COMPONENT, secrets, opts),
         fs_group=RUN_AS,  # reads the certificate's key (mode 0440, group fsGroup)
         spread=False,  # one pod per node by construction
         extra_spec={
             "hostNetwork": True,
-            "hostPID": True,
             "dnsPolicy": "ClusterFirstWithHostNet",
             "tolerations": [{"operator": "Exists"}],
             "terminationGracePeriodSeconds": 30,
@@ -97,5 +107,5 @@ def deploy(
     cluster.daemon_set(COMPONENT, COMPONENT, template, opts, namespace=ns)
     cluster.service(
         COMPONENT, COMPONENT, {"https": endpoints.NODE_EXPORTER}, opts, headless=True, namespace=ns,
-        annotations={"vega-observability/scrape": "https", "vega-observability/metrics-port": "https"},
+        annotations={"vega-observability/scrape": "https-auth", "vega-observability/metrics-port": "https"},
     )

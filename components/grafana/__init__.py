@@ -27,6 +27,8 @@ class Grafana(pulumi.ComponentResource):
                 config_dir=config.CONFIG_DIR,
                 files=args.files,
                 secret_files={"secrets/admin_password": s.grafana.admin_password},
+                # The configured admin password is set on every start, then the server starts.
+                entrypoint=("/bin/sh", "-c", f"{config.RESET_ADMIN_PASSWORD} && exec {config.IMAGE_ENTRYPOINT}"),
                 env=config.ENV,
                 ports=(PortSpec("http", endpoints.GRAFANA, s.docker.ports.grafana),),
                 memory_mb=s.docker.memory_mb["grafana"],

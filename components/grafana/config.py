@@ -6,20 +6,40 @@ written `$$` (a Grafana macro such as ${__value.raw} becomes $${__value.raw}).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from components import endpoints
 from components.content import files_under, to_yaml
-from components.settings import ConfigError, Settings
+from components.settings import Settings
 
 CONFIG_DIR = "/etc/grafana"
 DATA_DIR = "/var/lib/grafana"
 PROVISIONING_DIR = f"{CONFIG_DIR}/provisioning"
 DASHBOARDS_DIR = f"{CONFIG_DIR}/dashboards"
-HOME_DASHBOARD = "vega-system-overview.json"
+HOME_DASHBOARD = "vega-system-overview.json"  # in generated/
+# Under /etc/grafana/dashboards: generated/ (configs/grafana/dashboards/generated/, written by
+# tools/dashboards.py) and custom/ (the user's own JSON in configs/grafana/dashboards/); one
+# provider each, both in the same Grafana folder.
+GENERATED = "generated"
+CUSTOM = "custom"
+DASHBOARD_FOLDER = "Vega 2.0"
 ADMIN_PASSWORD_FILE = f"{CONFIG_DIR}/secrets/admin_password"
+# Grafana applies the configured admin password only when it creates its database. This
+# command sets it again on every start (docker: before the server, in the same container;
+# kubernetes: an init container against the shared database), so after any `pulumi up` the
+# configured password is the one that works. `grafana cli` reads the password as one line
+# from stdin, so it never shows in a process list; the paths and the console-only log are
+# those the image's /run.sh gives the server, so the CLI opens the same database. On an
+# empty database the CLI first creates it with its admin user.
+RESET_ADMIN_PASSWORD = (
+    'grafana cli --homepath "$GF_PATHS_HOME" --config "$GF_PATHS_CONFIG" '
+    "admin reset-admin-password --password-from-stdin "
+    'cfg:default.log.mode=console cfg:default.paths.data="$GF_PATHS_DATA" '
+    'cfg:default.paths.logs="$GF_PATHS_LOGS" cfg:default.paths.plugins="$GF_PATHS_PLUGINS" '
+    f"< {ADMIN_PASSWORD_FILE}"
+)
+IMAGE_ENTRYPOINT = "/run.sh"  # grafana/grafana's entrypoint: starts the server
 
 UIDS = endpoints.DATASOURCE_UIDS
 
@@ -55,7 +75,7 @@ def base_ini(settings: Settings, root_url: str) -> dict[str, dict[str, Any]]:
         "users": {"allow_sign_up": False},
         "analytics": {"reporting_enabled": False, "check_for_updates": False, "check_for_plugin_updates": False},
         "dashboards": {
-            "default_home_dashboard_path": f"{DASHBOARDS_DIR}/{HOME_DASHBOARD}",
+            "default_home_dashboard_path": f"{DASHBOARDS_DIR}/{GENERATED}/{HOME_DASHBOARD}",
             "min_refresh_interval": "5s",
         },
         "log": {"mode": "console", "level": "info"},
@@ -170,59 +190,37 @@ def datasources(
     return {"apiVersion": 1, "prune": True, "datasources": out}
 
 
-def dashboard_provider() -> dict[str, Any]:
+def dashboard_provider(folders: tuple[str, ...] = (GENERATED,)) -> dict[str, Any]:
+    """One file provider per dashboards folder present (the generated ones keep the name
+    "vega" they were first provisioned under)."""
     return {
         "apiVersion": 1,
         "providers": [
             {
-                "name": "vega",
+                "name": "vega" if folder == GENERATED else f"vega-{folder}",
                 "orgId": 1,
-                "folder": "Vega 2.0",
+                "folder": DASHBOARD_FOLDER,
                 "type": "file",
                 "disableDeletion": True,
                 "allowUiUpdates": False,
                 "updateIntervalSeconds": 30,
-                "options": {"path": DASHBOARDS_DIR},
+                "options": {"path": f"{DASHBOARDS_DIR}/{folder}"},
             }
+            for folder in folders
         ],
     }
 
 
 def dashboards() -> dict[str, str]:
-    """configs/grafana/dashboards/*.json, checked to reference only provisioned datasources."""
-    out = {}
-    problems = []
-    known = set(UIDS.values()) | {"-- Grafana --", "grafana", "-- Mixed --", "-- Dashboard --"}
-    for name, text in files_under("grafana/dashboards", "*.json").items():
-        where = f"configs/grafana/dashboards/{name}"
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            problems.append(f"{where}: not valid JSON ({exc})")
-            continue
-        for uid in sorted(_datasource_uids(doc) - known):
-            if not uid.startswith("$"):
-                problems.append(
-                    f"{where}: datasource uid {uid!r} is not provisioned; use one of " + ", ".join(UIDS.values())
-                )
-        out[name] = text
-    if problems:
-        raise ConfigError(problems)
-    return out
-
-
-def _datasource_uids(node: Any) -> set[str]:
-    found: set[str] = set()
-    if isinstance(node, dict):
-        ds = node.get("datasource")
-        if isinstance(ds, dict) and isinstance(ds.get("uid"), str):
-            found.add(ds["uid"])
-        for value in node.values():
-            found |= _datasource_uids(value)
-    elif isinstance(node, list):
-        for value in node:
-            found |= _datasource_uids(value)
-    return found
+    """{folder/file name under /etc/grafana/dashboards: text}: generated/ from
+    configs/grafana/dashboards/generated/ (tools/dashboards.py writes them), custom/ from the
+    user's own JSON in configs/grafana/dashboards/. The settings loader has checked them
+    (components/settings/dashboards.py)."""
+    generated = files_under(f"grafana/dashboards/{GENERATED}", "*.json")
+    own = files_under("grafana/dashboards", "*.json")
+    return {f"{GENERATED}/{name}": text for name, text in generated.items()} | {
+        f"{CUSTOM}/{name}": text for name, text in own.items()
+    }
 
 
 def render(
@@ -240,10 +238,12 @@ def render(
     files = {
         "grafana.ini": ini(sections),
         "provisioning/datasources/datasources.yaml": to_yaml(datasources(settings, urls, datasource_extra), HEADER),
-        "provisioning/dashboards/dashboards.yaml": to_yaml(dashboard_provider(), HEADER),
     }
-    for name, text in dashboards().items():
-        files[f"dashboards/{name}"] = text
+    found = dashboards()
+    folders = tuple(f for f in (GENERATED, CUSTOM) if any(path.startswith(f + "/") for path in found))
+    files["provisioning/dashboards/dashboards.yaml"] = to_yaml(dashboard_provider(folders), HEADER)
+    for path, text in found.items():
+        files[f"dashboards/{path}"] = text
     return files
 
 

@@ -29,7 +29,9 @@ from components.settings import SecretStr, Settings
 
 COMPONENT = "grafana"
 SECRETS_DIR = f"{config.CONFIG_DIR}/secrets"
-RUN_AS_USER = 472  # the image's `grafana` user (GF_UID in grafana/grafana's Dockerfile)
+# Grafana's image runs under any uid (its files belong to group 0, which every container
+# has): the pods take the same unprivileged high uid as the rest of the stack.
+RUN_AS_USER = 65534
 HTTPS_PORT = "https"
 ALERTING_PORT = "alerting"
 # How often Grafana re-reads its certificate; cert-manager renews it in place.
@@ -128,6 +130,13 @@ def ini_sections(settings: Settings) -> dict[str, dict[str, Any]]:
             "strict_transport_security": True,
         },
         "auth.anonymous": {"enabled": False},
+        # /metrics asks for the stack's basic-auth credential (the Ingress passes every path
+        # through): Prometheus scrapes it with that credential.
+        "metrics": {
+            "enabled": True,
+            "basic_auth_username": ini_value(k.web_username),
+            "basic_auth_password": file_ref(secret_path("web_password")),
+        },
         "database": database,
         "unified_alerting": {
             "enabled": True,
@@ -204,7 +213,7 @@ def deploy(
     env.append({"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}})
     container = cluster.container(
         "grafana",
-        settings.images["grafana"],
+        cluster.image("grafana"),
         "grafana",
         ports={HTTPS_PORT: endpoints.GRAFANA, ALERTING_PORT: t.GRAFANA_ALERTING},
         mounts=mounts,
@@ -213,17 +222,30 @@ def deploy(
         probe=KubernetesCluster.http_probe("/api/health", HTTPS_PORT),
         run_as_user=RUN_AS_USER,
     )
+    # The configured admin password, set in the shared database before the server starts;
+    # a new password changes the pods' secrets checksum, so the rollout applies it.
+    reset_password = cluster.container(
+        "reset-admin-password",
+        cluster.image("grafana"),
+        "grafana",
+        command=["/bin/sh", "-c", config.RESET_ADMIN_PASSWORD],
+        mounts=mounts,
+        env=env,
+        run_as_user=RUN_AS_USER,
+    )
     template = cluster.pod_template(
         COMPONENT,
         [container],
         mounts,
-        checksum_of={**files, **{p: s.reveal() for p, s in secrets.items()}},
+        checksum_of=files,
+        rotation=cluster.rotation(COMPONENT, secrets, opts),
         fs_group=RUN_AS_USER,
+        extra_spec={"initContainers": [reset_password]},
     )
-    # /metrics is open on Grafana: scraped over HTTPS without credentials.
+    # /metrics asks for the stack's basic-auth credential ([metrics] in grafana.ini).
     cluster.service(
         "grafana", COMPONENT, {HTTPS_PORT: endpoints.GRAFANA}, opts,
-        annotations={"vega-observability/scrape": "https", "vega-observability/metrics-port": HTTPS_PORT},
+        annotations={"vega-observability/scrape": "https-auth", "vega-observability/metrics-port": HTTPS_PORT},
     )
     # Peers must find each other before they are ready, or the alerting cluster never forms.
     cluster.service(

@@ -204,7 +204,7 @@ def deploy(
         mounts.append(cluster.secret(name, "jaeger", secrets, SECRETS_DIR, opts, service="jaeger"))
     # The image declares /tmp its one writable place.
     mounts += [*cluster.tls(), cluster.empty_dir("tmp", "/tmp", "256Mi")]
-    checksum_of = {**files, **{p: s.reveal() for p, s in secrets.items()}}
+    rotation = cluster.rotation("jaeger", secrets, opts) if secrets else None
 
     ports = {
         COLLECTOR: {"otlp-grpc": endpoints.OTLP_GRPC, "otlp-http": endpoints.OTLP_HTTP},
@@ -213,7 +213,7 @@ def deploy(
     for role in (COLLECTOR, QUERY):
         container = cluster.container(
             role,
-            settings.images["jaeger"],
+            cluster.image("jaeger"),
             role,
             args=args(role),
             ports={**ports[role], "metrics": METRICS_PORT[role], "health": HEALTH_PORT[role]},
@@ -221,7 +221,9 @@ def deploy(
             probe=KubernetesCluster.http_probe(STATUS_PATH, "health"),
             run_as_user=RUN_AS_USER,
         )
-        template = cluster.pod_template(role, [container], mounts, checksum_of=checksum_of, fs_group=RUN_AS_USER)
+        template = cluster.pod_template(
+            role, [container], mounts, checksum_of=files, rotation=rotation, fs_group=RUN_AS_USER
+        )
         cluster.deployment(role, role, k.replicas[role], template, opts)
         cluster.service(
             role, role, {**ports[role], "metrics": METRICS_PORT[role]}, opts,

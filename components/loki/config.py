@@ -8,6 +8,7 @@ from typing import Any
 from components import endpoints
 from components.content import read_yaml, to_yaml
 from components.settings import ConfigError, LokiSettings
+from components.settings.logs import LOKI_LIMITS
 
 CONFIG_DIR = "/etc/loki"
 DATA_DIR = "/loki"
@@ -16,14 +17,7 @@ SCHEMA_START = "2024-01-01"
 HEADER = """\
 Rendered by vega-observability. Do not edit here: change configs/loki/ or the loki* stack config."""
 
-LIMIT_KEYS = (
-    "ingestion_rate_mb", "ingestion_burst_size_mb", "per_stream_rate_limit", "per_stream_rate_limit_burst",
-    "max_global_streams_per_user", "max_label_names_per_series", "max_label_value_length",
-    "max_label_name_length", "max_line_size", "max_line_size_truncate", "reject_old_samples",
-    "reject_old_samples_max_age", "max_query_series", "max_entries_limit_per_query",
-    "allow_structured_metadata", "volume_enabled", "max_streams_per_user", "max_query_length",
-    "max_query_parallelism", "split_queries_by_interval",
-)
+LIMIT_KEYS = tuple(LOKI_LIMITS)  # the limits_config keys configs/loki/limits.yaml may set
 
 
 def limits(loki: LokiSettings) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from components.platform.kubernetes import (
     LABEL_NAME,
     LABEL_PART_OF,
     PART_OF,
+    S3_CREDENTIALS_DIR,
     TLS_DIR,
     KubernetesCluster,
     Mounted,
@@ -41,9 +42,22 @@ RUN_AS = 10001  # a fixed non-root uid (the one Loki's own chart uses); owns the
 PORTS = {"http": endpoints.LOKI, "grpc": endpoints.LOKI_GRPC}
 MEMBERLIST_PORTS = {"memberlist": t.LOKI_MEMBERLIST}
 SCRAPE = {"vega-observability/scrape": "https", "vega-observability/metrics-port": "http"}
-# The object-storage keys reach Loki as environment variables from the stack's S3 Secret
-# (KubernetesCluster.s3_env) and enter the config by reference (-config.expand-env).
+# The object-storage keys enter the config by reference (-config.expand-env). Loki reads no
+# key from a file, so its container starts through the image's busybox shell, which reads
+# the two files of the stack's S3 Secret (mounted at S3_CREDENTIALS_DIR) into the process'
+# environment and hands over to Loki: the keys are in no pod spec and no ConfigMap.
 S3_KEY_REFS = ("${AWS_ACCESS_KEY_ID}", "${AWS_SECRET_ACCESS_KEY}")
+S3_KEY_FILES = {"AWS_ACCESS_KEY_ID": "access_key_id", "AWS_SECRET_ACCESS_KEY": "secret_access_key"}
+LOKI_BINARY = "/usr/bin/loki"
+
+
+def entrypoint() -> list[str]:
+    """`sh -c <script> loki <args...>`: export the keys read from their files, exec Loki."""
+    reads = [
+        f'IFS= read -r {var} < {S3_CREDENTIALS_DIR}/{file} || [ -n "${var}" ]' for var, file in S3_KEY_FILES.items()
+    ]
+    script = "; ".join(["set -eu", *reads, f"export {' '.join(S3_KEY_FILES)}", f'exec {LOKI_BINARY} "$@"'])
+    return ["/bin/sh", "-c", script, "loki"]
 
 
 def query_url(k: KubernetesSettings) -> str:
@@ -214,12 +228,12 @@ def _loki_container(
     component = COMPONENTS[target]
     container = cluster.container(
         "loki",
-        settings.images["loki"],
+        cluster.image("loki"),
         component,
         args=args(target),
         ports={**PORTS, **MEMBERLIST_PORTS},
         mounts=mounts,
-        env=cluster.s3_env(),
+        command=entrypoint(),
         probe=KubernetesCluster.http_probe("/ready", "http"),
         run_as_user=RUN_AS,
     )
@@ -245,7 +259,9 @@ def deploy(
     tmp = KubernetesCluster.empty_dir("tmp", "/tmp")
     data = Mounted({"name": "data"}, {"name": "data", "mountPath": config.DATA_DIR})
     scratch = KubernetesCluster.empty_dir("data", config.DATA_DIR, "2Gi")  # read: query scratch space
-    pod_volumes = [config_volume, *tls, tmp]
+    s3 = KubernetesCluster.s3_credentials()
+    rotation = cluster.rotation("loki", cluster.s3_secrets(), opts)
+    pod_volumes = [config_volume, *tls, tmp, s3]
 
     # Gossip: every Loki pod, ready or not, or the ring never forms.
     cluster.service(
@@ -257,12 +273,13 @@ def deploy(
         component = COMPONENTS[target]
         replicas = k.replicas[component]
         volume = scratch if target == "read" else data
-        container = _loki_container(cluster, settings, target, [config_volume, *tls, tmp, volume])
+        container = _loki_container(cluster, settings, target, [config_volume, *tls, tmp, s3, volume])
         template = cluster.pod_template(
             component,
             [container],
             [*pod_volumes, scratch] if target == "read" else pod_volumes,
             checksum_of=files,
+            rotation=rotation,
             fs_group=RUN_AS,
             # Writers flush and leave the ring on shutdown; give them time.
             extra_spec={"terminationGracePeriodSeconds": 300 if target == "write" else 60},

@@ -3,6 +3,12 @@
 Config files travel inside the container definition (`uploads`), so editing a file under
 configs/ changes the container's inputs and the next `pulumi up` replaces the container;
 data lives on named volumes, which a replacement keeps.
+
+A volume's Docker name is fixed (VOLUME_PREFIX, the service, the volume key): no setting
+feeds it, so no change of settings can replace a volume. Its name is also ignored on update,
+so a stack whose volumes were named under an older scheme keeps them. Volumes are retained
+on delete: switching a service off, or `pulumi destroy`, leaves the data in place, and
+declaring the volume again reuses it (`docker volume rm` really deletes it).
 """
 
 from __future__ import annotations
@@ -18,6 +24,9 @@ LABEL_CONFIG_DIR = "org.vega.observability.config-dir"
 LABEL_STACK = "org.vega.observability.stack"
 # Secret files live under <config_dir>/secrets/; the offline render masks everything there.
 SECRET_DIR = "/secrets/"
+# The first word of every volume name: the default network's name, under which the first
+# stacks named their volumes, so theirs keep their names.
+VOLUME_PREFIX = "vega-observability"
 
 
 class DockerHost:
@@ -37,6 +46,10 @@ class DockerHost:
     def container_name(self, service: str) -> str:
         return f"{self.settings.network}-{service}"
 
+    @staticmethod
+    def volume_name(service: str, key: str) -> str:
+        return f"{VOLUME_PREFIX}-{service}-{key}"
+
     def run(
         self,
         name: str,
@@ -54,9 +67,9 @@ class DockerHost:
         for key, path in sorted(spec.volumes.items()):
             volume = docker.Volume(
                 f"{name}-{key}",
-                name=f"{self.settings.network}-{spec.service}-{key}",
+                name=self.volume_name(spec.service, key),
                 labels=[docker.VolumeLabelArgs(label=LABEL_STACK, value=self.stack)],
-                opts=child,
+                opts=pulumi.ResourceOptions(parent=parent, retain_on_delete=True, ignore_changes=["name"]),
             )
             volumes.append(docker.ContainerVolumeArgs(volume_name=volume.name, container_path=path))
         for mount in spec.host_mounts:

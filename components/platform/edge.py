@@ -1,8 +1,10 @@
 """The stack's boundary on kubernetes: Ingresses with TLS for the four UIs, and
 NetworkPolicies that deny everything in both namespaces except the flows the stack needs.
 
-The flows are one table (FLOWS): who may reach whom on which ports. Each component gets one
-NetworkPolicy holding its allowed ingress and egress, generated from that table.
+The flows are one table (`flows`): who may reach whom on which ports, and why. Each
+component gets one NetworkPolicy holding its allowed ingress and egress, generated from that
+table; the README's table of allowed flows is `flow_table` of the committed prod stack, and a
+test compares it with the rendered NetworkPolicies.
 """
 
 from __future__ import annotations
@@ -18,38 +20,63 @@ import pulumi_kubernetes as k8s
 from components import endpoints
 from components.platform import topology as t
 from components.platform.kubernetes import (
+    APP_NAMES,
     INTERNAL_TLS_SECRET,
     LABEL_COMPONENT,
+    LABEL_NAME,
     LABEL_PART_OF,
     PART_OF,
     KubernetesCluster,
     labels,
 )
-from components.platform.webconfig import bcrypt_hash
+from components.platform.webconfig import htpasswd
+from components.prometheus.kubernetes import VEGA_METRICS_PORT
 from components.settings import Settings
 
 DNS = (53,)
 JAEGER_AUTH_SECRET = "jaeger-ingress-auth"
 LOKI_PORTS = (endpoints.LOKI, endpoints.LOKI_GRPC, t.LOKI_MEMBERLIST)
+# The controller pods of ingress-nginx (the labels its chart and manifests give them): the
+# only pods of ingressControllerNamespace let in to the UIs.
+INGRESS_CONTROLLER_LABELS = {"app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller"}
+
+Port = int | str  # a number, or the name of a container port
+# The ports Prometheus scrapes in vegaNamespaces follow the scrape jobs (vega_scrape_ports).
+VEGA_PORTS_LABEL = f"the Vega jobs' target ports, {VEGA_METRICS_PORT}"
 
 
 @dataclass(frozen=True)
 class Peer:
-    """One end of a flow: stack pods of a component (in a namespace), whole namespaces, or CIDRs."""
+    """One end of a flow: stack pods of a component (or of every component of an app), the
+    ingress controller's pods, whole namespaces, or CIDRs (`label` names them in the table)."""
 
     component: str = ""
-    namespace: str = ""  # "" = the stack's namespace
+    app: str = ""  # every component of this app (LABEL_NAME), e.g. Loki's three targets
     namespaces: tuple[str, ...] = ()
+    pod_labels: tuple[tuple[str, str], ...] = ()  # with `namespaces`: only these pods of them
     cidrs: tuple[str, ...] = ()
     agents: bool = False  # a component in the agents namespace
+    label: str = ""
+
+    def matches(self, component: str, agents: bool) -> bool:
+        """Whether the stack's pods of `component` are (among) this peer."""
+        if self.agents != agents:
+            return False
+        return self.component == component or (bool(self.app) and APP_NAMES.get(component) == self.app)
+
+    @property
+    def name(self) -> str:
+        return self.label or self.component or f"{self.app}-*"
 
 
 @dataclass(frozen=True)
 class Flow:
     source: Peer
     destination: Peer
-    ports: tuple[int, ...]
+    ports: tuple[Port, ...]
+    why: str
     protocols: tuple[str, ...] = ("TCP",)
+    ports_label: str = ""  # how the flow table names ports that follow the content of configs/
 
 
 def _port(url_or_host: str, default: int) -> int:
@@ -60,15 +87,38 @@ def _port(url_or_host: str, default: int) -> int:
     return int(port) if sep and port.isdigit() and host else default
 
 
+def vega_scrape_ports(settings: Settings) -> tuple[Port, ...]:
+    """The ports Prometheus scrapes in vegaNamespaces: those of the Vega jobs' targets, those
+    of extra scrape jobs whose targets are Services of those namespaces, and the container
+    port the `vega-pods` job scrapes by name."""
+    k = settings.kubernetes
+    assert k is not None
+    p = settings.prometheus
+    targets = [*p.vega_api_targets, *p.vega_coordinator_targets, *p.vega_database_targets]
+    for job in p.extra_scrape_configs:
+        for group in job.get("static_configs") or []:
+            for target in group.get("targets") or []:
+                labels_ = str(target).rpartition(":")[0].split(".")
+                if len(labels_) > 1 and labels_[1] in k.vega_namespaces:
+                    targets.append(str(target))
+    numbers = sorted({_port(target, 80) for target in targets})
+    return (*numbers, VEGA_METRICS_PORT)
+
+
 def flows(settings: Settings) -> list[Flow]:
     k = settings.kubernetes
     assert k is not None
     s3 = k.object_storage
     s3_port = _port(s3.endpoint, 80 if s3.insecure else 443)
-    external = Peer(cidrs=k.external_cidrs)
-    api = Peer(cidrs=k.api_server_cidrs)
-    ingress = Peer(namespaces=(k.ingress_controller_namespace,))
-    vega = Peer(namespaces=k.vega_namespaces)
+    external = Peer(cidrs=k.external_cidrs, label="externalCidrs")
+    api = Peer(cidrs=k.api_server_cidrs, label="apiServerCidrs")
+    ingress = Peer(
+        namespaces=(k.ingress_controller_namespace,),
+        pod_labels=tuple(sorted(INGRESS_CONTROLLER_LABELS.items())),
+        label="ingress controller pods",
+    )
+    vega = Peer(namespaces=k.vega_namespaces, label="Vega namespaces")
+    loki = Peer(app="loki")
 
     def pods(component: str) -> Peer:
         return Peer(component=component)
@@ -77,60 +127,59 @@ def flows(settings: Settings) -> list[Flow]:
         return Peer(component=component, agents=True)
 
     collector_port = endpoints.ALLOY if settings.collector == "alloy" else endpoints.PROMTAIL
-    # PostgreSQL, and OIDC providers on 443
     db = settings.grafana.database
     grafana_external = tuple(sorted({_port(db.host, 5432), 443})) if db else (443,)
     trace_storage = tuple(sorted({_port(u, 9200) for u in settings.jaeger.storage_urls})) or (9200,)
+    scrape = "scrapes its metrics"
     out = [
-        # ---- Prometheus and its global view
-        Flow(pods("prometheus"), pods("prometheus"), (endpoints.PROMETHEUS, t.THANOS_HTTP)),
-        Flow(pods("prometheus"), pods("thanos-query"), (t.THANOS_HTTP,)),
-        Flow(pods("prometheus"), pods("thanos-store"), (t.THANOS_HTTP,)),
-        Flow(pods("prometheus"), pods("thanos-compact"), (t.THANOS_HTTP,)),
-        Flow(pods("prometheus"), pods("grafana"), (endpoints.GRAFANA,)),
-        Flow(pods("prometheus"), pods("loki-write"), (endpoints.LOKI,)),
-        Flow(pods("prometheus"), pods("loki-read"), (endpoints.LOKI,)),
-        Flow(pods("prometheus"), pods("loki-backend"), (endpoints.LOKI,)),
-        Flow(pods("prometheus"), pods("jaeger-collector"), (endpoints.JAEGER_METRICS,)),
-        Flow(pods("prometheus"), pods("jaeger-query"), (t.JAEGER_QUERY_METRICS,)),
-        Flow(pods("prometheus"), agents("collector"), (collector_port,)),
-        # node-exporter runs on the host network, and the kubelet serves cAdvisor's metrics:
-        # both are node IPs, as is the API server used for discovery.
-        Flow(pods("prometheus"), api, (443, 6443, 10250, endpoints.NODE_EXPORTER)),
-        Flow(pods("prometheus"), vega, ()),  # Vega's pods expose metrics on ports of their own
-        Flow(pods("thanos-query"), pods("prometheus"), (t.THANOS_GRPC,)),
-        Flow(pods("thanos-query"), pods("thanos-store"), (t.THANOS_GRPC,)),
-        Flow(pods("prometheus"), external, (s3_port,)),  # the sidecar uploads blocks
-        Flow(pods("thanos-store"), external, (s3_port,)),
-        Flow(pods("thanos-compact"), external, (s3_port,)),
-        Flow(ingress, pods("thanos-query"), (t.THANOS_HTTP,)),
+        # ---- Prometheus: scrapes, discovery, the global view
+        Flow(pods("prometheus"), pods("prometheus"), (endpoints.PROMETHEUS, t.THANOS_HTTP), "self and sidecar"),
+        Flow(pods("prometheus"), pods("thanos-query"), (t.THANOS_HTTP,), scrape),
+        Flow(pods("prometheus"), pods("thanos-store"), (t.THANOS_HTTP,), scrape),
+        Flow(pods("prometheus"), pods("thanos-compact"), (t.THANOS_HTTP,), scrape),
+        Flow(pods("prometheus"), pods("grafana"), (endpoints.GRAFANA,), scrape + " (basic auth)"),
+        Flow(pods("prometheus"), loki, (endpoints.LOKI,), scrape),
+        Flow(pods("prometheus"), pods("jaeger-collector"), (endpoints.JAEGER_METRICS,), scrape + " (plain HTTP)"),
+        Flow(pods("prometheus"), pods("jaeger-query"), (t.JAEGER_QUERY_METRICS,), scrape + " (plain HTTP)"),
+        Flow(pods("prometheus"), agents("collector"), (collector_port,), scrape + " (plain HTTP)"),
+        Flow(pods("prometheus"), api, (443, 6443), "service discovery through the API server"),
+        # node-exporter runs on the host network and the kubelet serves cAdvisor: node IPs.
+        Flow(pods("prometheus"), api, (10250, endpoints.NODE_EXPORTER), "the nodes' kubelet (cAdvisor), node-exporter"),
+        Flow(pods("thanos-query"), pods("prometheus"), (t.THANOS_GRPC,), "queries the sidecars (mutual TLS)"),
+        Flow(pods("thanos-query"), pods("thanos-store"), (t.THANOS_GRPC,), "queries the bucket (mutual TLS)"),
+        Flow(pods("prometheus"), external, (s3_port,), "the sidecar uploads blocks to object storage"),
+        Flow(pods("thanos-store"), external, (s3_port,), "reads blocks from object storage"),
+        Flow(pods("thanos-compact"), external, (s3_port,), "compacts and expires the bucket"),
+        Flow(ingress, pods("thanos-query"), (t.THANOS_HTTP,), "the Prometheus UI (basic auth)"),
         # ---- Grafana
-        Flow(ingress, pods("grafana"), (endpoints.GRAFANA,)),
-        Flow(pods("grafana"), pods("grafana"), (t.GRAFANA_ALERTING,), ("TCP", "UDP")),
-        Flow(pods("grafana"), pods("thanos-query"), (t.THANOS_HTTP,)),
-        Flow(pods("grafana"), pods("loki-read"), (endpoints.LOKI,)),
-        Flow(pods("grafana"), pods("jaeger-query"), (endpoints.JAEGER_UI,)),
-        Flow(pods("grafana"), external, grafana_external),
-        # ---- Loki: the three targets talk HTTP, gRPC and memberlist among themselves
-        *[
-            Flow(pods(a), pods(b), LOKI_PORTS)
-            for a in ("loki-write", "loki-read", "loki-backend")
-            for b in ("loki-write", "loki-read", "loki-backend")
-        ],
-        *[Flow(pods(c), external, (s3_port,)) for c in ("loki-write", "loki-read", "loki-backend")],
-        Flow(agents("collector"), pods("loki-write"), (endpoints.LOKI,)),
-        Flow(agents("collector"), api, (443, 6443)),  # pod discovery
-        Flow(vega, pods("loki-write"), (endpoints.LOKI,)),  # workloads that push their logs
+        Flow(ingress, pods("grafana"), (endpoints.GRAFANA,), "the Grafana UI"),
+        Flow(pods("grafana"), pods("grafana"), (t.GRAFANA_ALERTING,), "unified-alerting HA gossip", ("TCP", "UDP")),
+        Flow(pods("grafana"), pods("thanos-query"), (t.THANOS_HTTP,), "Prometheus datasource"),
+        Flow(pods("grafana"), pods("loki-read"), (endpoints.LOKI,), "Loki datasource"),
+        Flow(pods("grafana"), pods("jaeger-query"), (endpoints.JAEGER_UI,), "Jaeger datasource"),
+        Flow(pods("grafana"), external, grafana_external, "PostgreSQL, and the OIDC provider"),
+        # ---- Loki: the three targets talk HTTP, gRPC (mutual TLS) and memberlist among themselves
+        Flow(loki, loki, LOKI_PORTS, "rings, memberlist gossip and queries between Loki's targets"),
+        Flow(loki, external, (s3_port,), "chunks and index in object storage"),
+        Flow(agents("collector"), pods("loki-write"), (endpoints.LOKI,), "pushes the logs it tails: the one log path"),
+        Flow(agents("collector"), api, (443, 6443), "pod discovery through the API server"),
         # ---- Jaeger
-        Flow(vega, pods("jaeger-collector"), (endpoints.OTLP_GRPC, endpoints.OTLP_HTTP)),
-        Flow(ingress, pods("jaeger-query"), (endpoints.JAEGER_UI,)),
-        Flow(pods("jaeger-collector"), external, trace_storage),
-        Flow(pods("jaeger-query"), external, trace_storage),
+        Flow(ingress, pods("jaeger-query"), (endpoints.JAEGER_UI,), "the Jaeger UI (basic auth at the Ingress)"),
+        Flow(pods("jaeger-collector"), external, trace_storage, "writes spans to the trace storage"),
+        Flow(pods("jaeger-query"), external, trace_storage, "reads spans from the trace storage"),
         # ---- backups
-        Flow(pods("backup"), pods("prometheus"), (endpoints.PROMETHEUS,)),
-        Flow(pods("backup"), pods("grafana"), (endpoints.GRAFANA,)),
-        Flow(pods("backup"), external, (s3_port,)),
+        Flow(pods("backup"), pods("prometheus"), (endpoints.PROMETHEUS,), "asks every replica for a TSDB snapshot"),
+        Flow(pods("backup"), pods("grafana"), (endpoints.GRAFANA,), "exports the dashboards"),
+        Flow(pods("backup"), external, (s3_port,), "uploads backups to object storage"),
     ]
+    if k.vega_namespaces:
+        out += [
+            Flow(
+                pods("prometheus"), vega, vega_scrape_ports(settings), "scrapes Vega's metrics ports",
+                ports_label=VEGA_PORTS_LABEL,
+            ),
+            Flow(vega, pods("jaeger-collector"), (endpoints.OTLP_GRPC, endpoints.OTLP_HTTP), "OTLP traces (TLS)"),
+        ]
     if settings.alertmanager.enabled:
         am = settings.alertmanager
         notify_ports = {443}
@@ -139,36 +188,40 @@ def flows(settings: Settings) -> list[Flow]:
         if am.email_to:
             notify_ports.add(_port(am.smtp_smarthost, 587))
         out += [
-            Flow(pods("prometheus"), pods("alertmanager"), (endpoints.ALERTMANAGER,)),
-            Flow(pods("grafana"), pods("alertmanager"), (endpoints.ALERTMANAGER,)),
-            Flow(ingress, pods("alertmanager"), (endpoints.ALERTMANAGER,)),
-            Flow(pods("alertmanager"), pods("alertmanager"), (endpoints.ALERTMANAGER_CLUSTER,), ("TCP", "UDP")),
-            Flow(pods("alertmanager"), external, tuple(sorted(notify_ports))),
+            Flow(pods("prometheus"), pods("alertmanager"), (endpoints.ALERTMANAGER,), "sends alerts; scrapes it"),
+            Flow(pods("grafana"), pods("alertmanager"), (endpoints.ALERTMANAGER,), "Alertmanager datasource"),
+            Flow(ingress, pods("alertmanager"), (endpoints.ALERTMANAGER,), "the Alertmanager UI (basic auth)"),
+            Flow(
+                pods("alertmanager"), pods("alertmanager"), (endpoints.ALERTMANAGER_CLUSTER,),
+                "cluster gossip (mutual TLS)", ("TCP", "UDP"),
+            ),
+            Flow(pods("alertmanager"), external, tuple(sorted(notify_ports)), "notifications: webhook, Slack, SMTP"),
         ]
     if settings.prometheus.remote_write is not None:
-        out.append(Flow(pods("prometheus"), external, (_port(settings.prometheus.remote_write.url, 443),)))
+        out.append(
+            Flow(pods("prometheus"), external, (_port(settings.prometheus.remote_write.url, 443),), "remote write")
+        )
     return out
 
 
-def _peer_rule(k: Any, peer: Peer, here: str) -> dict[str, Any]:
-    """A NetworkPolicy peer entry for `peer`, seen from a policy in namespace `here`."""
-    if peer.cidrs:
-        return {"ipBlock": {"cidr": peer.cidrs[0]}}
-    if peer.namespaces:
-        raise AssertionError("expanded by _peers")
-    namespace = k.agents_namespace if peer.agents else k.namespace
-    rule: dict[str, Any] = {"podSelector": {"matchLabels": {LABEL_COMPONENT: peer.component, LABEL_PART_OF: PART_OF}}}
-    if namespace != here:
-        rule["namespaceSelector"] = {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
-    return rule
-
-
 def _peers(k: Any, peer: Peer, here: str) -> list[dict[str, Any]]:
+    """NetworkPolicy peer entries for `peer`, seen from a policy in namespace `here`."""
     if peer.cidrs:
         return [{"ipBlock": {"cidr": c}} for c in peer.cidrs]
     if peer.namespaces:
-        return [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": n}}} for n in peer.namespaces]
-    return [_peer_rule(k, peer, here)]
+        out = []
+        for n in peer.namespaces:
+            entry: dict[str, Any] = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": n}}}
+            if peer.pod_labels:
+                entry["podSelector"] = {"matchLabels": dict(peer.pod_labels)}
+            out.append(entry)
+        return out
+    namespace = k.agents_namespace if peer.agents else k.namespace
+    key, value = (LABEL_COMPONENT, peer.component) if peer.component else (LABEL_NAME, peer.app)
+    rule: dict[str, Any] = {"podSelector": {"matchLabels": {key: value, LABEL_PART_OF: PART_OF}}}
+    if namespace != here:
+        rule["namespaceSelector"] = {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
+    return [rule]
 
 
 def _ports(flow: Flow) -> list[dict[str, Any]]:
@@ -176,10 +229,22 @@ def _ports(flow: Flow) -> list[dict[str, Any]]:
 
 
 def _rule(k: Any, flow: Flow, peer: Peer, here: str, key: str) -> dict[str, Any]:
-    rule: dict[str, Any] = {key: _peers(k, peer, here)}
-    if flow.ports:
-        rule["ports"] = _ports(flow)
-    return rule
+    return {key: _peers(k, peer, here), "ports": _ports(flow)}
+
+
+def ports_text(ports: Sequence[Port], protocols: Sequence[str] = ("TCP",)) -> str:
+    """How the flow table writes a rule's ports: `9090, 10902`, `9094 (TCP, UDP)`."""
+    text = ", ".join(str(p) for p in ports)
+    return text if tuple(protocols) == ("TCP",) else f"{text} ({', '.join(protocols)})"
+
+
+def flow_table(settings: Settings) -> str:
+    """The README's table of allowed flows (besides DNS to kube-dns, which every pod has)."""
+    rows = ["| From | To | Ports | Why |", "| --- | --- | --- | --- |"]
+    for f in flows(settings):
+        ports = f.ports_label or ports_text(f.ports, f.protocols)
+        rows.append(f"| {f.source.name} | {f.destination.name} | {ports} | {f.why} |")
+    return "\n".join(rows)
 
 
 def policies(settings: Settings) -> list[dict[str, Any]]:
@@ -209,11 +274,15 @@ def policies(settings: Settings) -> list[dict[str, Any]]:
         for peer in (f.source, f.destination):
             if peer.component:
                 components[(peer.component, peer.agents)] = None
+            for member, app in APP_NAMES.items():
+                if peer.app and app == peer.app:
+                    components[(member, peer.agents)] = None
     for component, in_agents in components:
         here = k.agents_namespace if in_agents else k.namespace
-        me = Peer(component=component, agents=in_agents)
-        ingress_rules = [_rule(k, f, f.source, here, "from") for f in table if f.destination == me]
-        egress_rules = [_rule(k, f, f.destination, here, "to") for f in table if f.source == me]
+        into = [f for f in table if f.destination.matches(component, in_agents)]
+        out_of = [f for f in table if f.source.matches(component, in_agents)]
+        ingress_rules = [_rule(k, f, f.source, here, "from") for f in into]
+        egress_rules = [_rule(k, f, f.destination, here, "to") for f in out_of]
         out.append(
             {
                 "metadata": {"name": f"allow-{component}", "namespace": here, "labels": labels(component)},
@@ -310,11 +379,7 @@ class Edge(pulumi.ComponentResource):
                 f"{name}-jaeger-ingress-auth",
                 metadata={"name": JAEGER_AUTH_SECRET, "namespace": k.namespace, "labels": labels("ingress")},
                 type="Opaque",
-                string_data={
-                    "auth": pulumi.Output.secret(
-                        f"{k.web_username}:{bcrypt_hash(k.web_username, k.web_password.reveal())}"
-                    )
-                },
+                string_data={"auth": htpasswd(cluster.key, k.web_username, k.web_password)},
                 opts=cluster.opts(self),
             )
         for body in ingresses(settings):
@@ -335,4 +400,4 @@ class Edge(pulumi.ComponentResource):
         self.register_outputs({})
 
 
-__all__: Sequence[str] = ("Edge", "flows", "ingresses", "policies")
+__all__: Sequence[str] = ("Edge", "flow_table", "flows", "ingresses", "policies")

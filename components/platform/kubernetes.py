@@ -10,12 +10,15 @@ differs for real (clustering, storage, sidecars) stays in each service's kuberne
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pulumi
+import pulumi_docker as docker
 import pulumi_kubernetes as k8s
+import pulumi_random as random
 
 from components.settings import KubernetesSettings, SecretStr, Settings, WorkloadSize
 
@@ -36,7 +39,20 @@ CA_FILE = "/etc/tls/ca/ca.crt"  # the CA of the internal certificate: clients ve
 EXTERNAL_CA_FILE = "/etc/tls/external-ca/ca.crt"
 INTERNAL_TLS_SECRET = "vega-internal-tls"
 S3_SECRET = "s3-credentials"  # keys: access_key_id, secret_access_key
+S3_CREDENTIALS_DIR = "/etc/s3-credentials"  # where a container mounts that Secret's two files
 READ = ["get", "list", "watch"]
+STACK_KEY_BYTES = 32
+# Pod annotation that rolls a workload's pods when a secret they mount changes (rotation).
+ROTATION_ANNOTATION = "vega-observability/secrets-rotation"
+
+# Data resources refuse replacement and deletion (`pulumi state unprotect` first; the README's
+# "Changing a running stack" has the steps). The API server refuses any update of a
+# StatefulSet's claim templates, which the provider would apply by replacing the StatefulSet
+# (every replica down at once, the retained claims never resized): a new size or class is
+# ignored here and applied to the claims by hand.
+STATEFUL_DATA = pulumi.ResourceOptions(protect=True, ignore_changes=["spec.volumeClaimTemplates"])
+# The services' namespace holds every claim: deleting it deletes them.
+NAMESPACE_DATA = pulumi.ResourceOptions(protect=True)
 
 
 # The app a component belongs to (the `job` label Prometheus gives its metrics).
@@ -67,12 +83,24 @@ def logical(opts: pulumi.ResourceOptions, suffix: str) -> str:
 
 
 def checksum(files: Mapping[str, str]) -> str:
+    """Digest of config files that hold no secret (pod annotation: a change rolls the pods)."""
     digest = hashlib.sha256()
     for path in sorted(files):
         digest.update(path.encode())
         digest.update(b"\0")
         digest.update(files[path].encode())
     return digest.hexdigest()[:16]
+
+
+def keyed_digest(key: str, purpose: str, parts: Mapping[str, str]) -> str:
+    """HMAC-SHA256 under the stack's random key (hex): without the key, the digest tells
+    nothing about `parts` and lets no one test a guess of them."""
+    mac = hmac.new(bytes.fromhex(key), purpose.encode(), hashlib.sha256)
+    for name in sorted(parts):
+        for field in (name.encode(), parts[name].encode()):
+            mac.update(len(field).to_bytes(8, "big"))
+            mac.update(field)
+    return mac.hexdigest()
 
 
 def config_key(path: str) -> str:
@@ -111,7 +139,7 @@ class KubernetesCluster:
                     "pod-security.kubernetes.io/warn": "restricted",
                 },
             },
-            opts=child,
+            opts=pulumi.ResourceOptions.merge(child, NAMESPACE_DATA),
         )
         # The node agents read host files: the one exception to the restricted profile,
         # kept in a namespace of its own so it cannot spread to the services.
@@ -130,7 +158,17 @@ class KubernetesCluster:
         )
         in_ns, in_agents_ns = self.opts(parent), self.opts(parent, agents=True)
 
-        # The object-storage keys, for the containers that take them from the environment.
+        # The stack's secret random key: created once, kept in the Pulumi state, the same on
+        # every later run. It salts the bcrypt hashes (webconfig.py) and keys the digests that
+        # tell when a workload's secrets changed (rotation), so neither is a function of a
+        # secret alone.
+        stack_key = random.RandomBytes(f"{name}-stack-key", length=STACK_KEY_BYTES, opts=child)
+        self.key: pulumi.Output[str] = pulumi.Output.secret(stack_key.hex)
+        # Looks up image digests in their registries; no Docker engine involved.
+        self.registry = docker.Provider(f"{name}-registry", disable_docker_daemon_check=True, opts=child)
+        self._images: dict[str, pulumi.Output[str]] = {}
+
+        # The object-storage keys, mounted as files by Loki and the backups (s3_credentials).
         storage = self.k.object_storage
         k8s.core.v1.Secret(
             f"{name}-s3-credentials",
@@ -320,12 +358,32 @@ class KubernetesCluster:
         return mounted
 
     @staticmethod
-    def s3_env() -> list[dict[str, Any]]:
-        """AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY from the stack's S3 Secret."""
-        return [
-            {"name": var, "valueFrom": {"secretKeyRef": {"name": S3_SECRET, "key": key}}}
-            for var, key in (("AWS_ACCESS_KEY_ID", "access_key_id"), ("AWS_SECRET_ACCESS_KEY", "secret_access_key"))
-        ]
+    def s3_credentials() -> Mounted:
+        """The stack's S3 Secret as two files (access_key_id, secret_access_key) under
+        S3_CREDENTIALS_DIR."""
+        return Mounted(
+            {"name": "s3-credentials", "secret": {"secretName": S3_SECRET, "defaultMode": 0o440}},
+            {"name": "s3-credentials", "mountPath": S3_CREDENTIALS_DIR, "readOnly": True},
+        )
+
+    def s3_secrets(self) -> dict[str, SecretStr]:
+        """The S3 keys, for the rotation token of the pods that mount them."""
+        storage = self.k.object_storage
+        return {"s3/access_key_id": storage.access_key_id, "s3/secret_access_key": storage.secret_access_key}
+
+    def image(self, service: str) -> pulumi.Output[str]:
+        """The pinned image of `service` (configs/versions.yaml) with its digest: a tag is
+        looked up in its registry at `pulumi up` (and preview) and the pods run
+        `<tag>@sha256:<digest>`, so every node runs the same bytes and a re-pushed tag changes
+        nothing until the next `pulumi up` shows it. A reference that already carries a
+        digest is used as it is, with no lookup (private registries, air-gapped clusters)."""
+        ref = self.settings.images[service]
+        if "@sha256:" in ref:
+            return pulumi.Output.from_input(ref)
+        if ref not in self._images:
+            found = docker.get_registry_image_output(name=ref, opts=pulumi.InvokeOptions(provider=self.registry))
+            self._images[ref] = found.sha256_digest.apply(lambda digest: f"{ref}@{digest}")
+        return self._images[ref]
 
     @staticmethod
     def empty_dir(name: str, path: str, size: str = "256Mi") -> Mounted:
@@ -334,7 +392,7 @@ class KubernetesCluster:
     def container(
         self,
         name: str,
-        image: str,
+        image: pulumi.Input[str],
         workload: str,
         *,
         args: Sequence[str] = (),
@@ -392,17 +450,22 @@ class KubernetesCluster:
         mounts: Sequence[Mounted],
         *,
         checksum_of: Mapping[str, str] | None = None,
+        rotation: pulumi.Output[str] | None = None,
         service_account: str | None = None,
         fs_group: int | None = None,
         spread: bool = True,
         extra_spec: Mapping[str, Any] | None = None,
         annotations: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        """Pod template: restricted security context, spread over nodes and zones, and a
-        checksum annotation so a config change rolls the pods."""
-        meta_annotations = dict(annotations or {})
+        """Pod template: restricted security context, spread over nodes and zones, and
+        annotations that roll the pods when what they mount changes: `checksum/config` over
+        the config files (no secret in them), and ROTATION_ANNOTATION, the token `rotation`
+        renews whenever the secret files change."""
+        meta_annotations: dict[str, Any] = dict(annotations or {})
         if checksum_of:
             meta_annotations["checksum/config"] = checksum(checksum_of)
+        if rotation is not None:
+            meta_annotations[ROTATION_ANNOTATION] = rotation
         pod_security: dict[str, Any] = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
         if fs_group is not None:
             pod_security["fsGroup"] = fs_group
@@ -442,6 +505,30 @@ class KubernetesCluster:
             "spec": spec,
         }
 
+    def rotation(
+        self, component: str, secrets: Mapping[str, SecretStr | pulumi.Output[str]], opts: pulumi.ResourceOptions
+    ) -> pulumi.Output[str]:
+        """A random token that is renewed whenever `secrets` change, for the pod annotation
+        that rolls the pods: a `random.RandomId` whose keeper is a digest of the secrets keyed
+        with the stack's key. The token is random, not derived from any secret, so it stays a
+        plain value (a secret annotation would make Pulumi hide the whole workload spec in
+        every preview) and tells nothing about the secrets; the keeper stays secret in the
+        RandomId's state."""
+        names = sorted(secrets)
+        values = [
+            pulumi.Output.secret(v.reveal()) if isinstance(v, SecretStr) else v for v in (secrets[n] for n in names)
+        ]
+
+        def digest(args: list[str]) -> str:
+            key, *texts = args
+            return keyed_digest(key, ROTATION_ANNOTATION, dict(zip(names, texts, strict=True)))
+
+        keeper = pulumi.Output.all(self.key, *values).apply(digest)  # secret, as the key is
+        token = random.RandomId(
+            logical(opts, f"{component}-secrets-rotation"), byte_length=8, keepers={"secrets": keeper}, opts=opts
+        )
+        return token.hex
+
     def service_account(
         self, name: str, component: str, opts: pulumi.ResourceOptions, *, namespace: str | None = None
     ) -> str:
@@ -453,36 +540,39 @@ class KubernetesCluster:
         )
         return name
 
-    def read_only_discovery(
+    def discovery_access(
         self,
         name: str,
         component: str,
         service_account: str,
         opts: pulumi.ResourceOptions,
+        rules: Sequence[dict[str, Any]],
         *,
-        namespace: str | None = None,
-        extra_rules: Sequence[dict[str, Any]] = (),
+        namespaces: Sequence[str] = (),
+        account_namespace: str | None = None,
     ) -> None:
-        """Cluster-wide read-only discovery (get/list/watch) for a service account."""
-        rules = [
-            {"apiGroups": [""], "resources": ["nodes", "services", "endpoints", "pods"], "verbs": READ},
-            {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": READ},
-            *extra_rules,
-        ]
+        """Read-only rights for a service account: a Role and RoleBinding in each of
+        `namespaces`, or, without namespaces, a ClusterRole and ClusterRoleBinding. They wait
+        for both of the stack's namespaces (a Role may live in either)."""
+        both = pulumi.ResourceOptions(depends_on=[self.namespace, self.agents_namespace])
+        opts = pulumi.ResourceOptions.merge(opts, both)
         role_name = f"{PART_OF}-{name}"
-        k8s.rbac.v1.ClusterRole(
-            logical(opts, f"{name}-clusterrole"),
-            metadata={"name": role_name, "labels": labels(component)},
-            rules=rules,
-            opts=opts,
+        subjects = [{"kind": "ServiceAccount", "name": service_account, "namespace": account_namespace or self.ns}]
+        meta = {"name": role_name, "labels": labels(component)}
+        scopes: list[tuple[Any, Any, str, str, dict[str, Any]]] = (
+            [(k8s.rbac.v1.Role, k8s.rbac.v1.RoleBinding, "Role", f"-{n}", {**meta, "namespace": n}) for n in namespaces]
+            if namespaces
+            else [(k8s.rbac.v1.ClusterRole, k8s.rbac.v1.ClusterRoleBinding, "ClusterRole", "", meta)]
         )
-        k8s.rbac.v1.ClusterRoleBinding(
-            logical(opts, f"{name}-clusterrolebinding"),
-            metadata={"name": role_name, "labels": labels(component)},
-            role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role_name},
-            subjects=[{"kind": "ServiceAccount", "name": service_account, "namespace": namespace or self.ns}],
-            opts=opts,
-        )
+        for role_type, binding_type, kind, where, metadata in scopes:
+            role_type(logical(opts, f"{name}-{kind.lower()}{where}"), metadata=metadata, rules=list(rules), opts=opts)
+            binding_type(
+                logical(opts, f"{name}-{kind.lower()}binding{where}"),
+                metadata=metadata,
+                role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": role_name},
+                subjects=subjects,
+                opts=opts,
+            )
 
     def service(
         self,
@@ -567,7 +657,7 @@ class KubernetesCluster:
             logical(opts, f"{name}-statefulset"),
             metadata={"name": name, "namespace": self.ns, "labels": labels(component)},
             spec=spec,
-            opts=opts,
+            opts=pulumi.ResourceOptions.merge(opts, STATEFUL_DATA),
         )
 
     def daemon_set(

@@ -11,13 +11,13 @@ from typing import Any
 
 from components.content import files_under, fill, read_yaml, to_yaml
 from components.settings import ConfigError, Settings
+from components.settings.rules import scrape_limit_problems
 
 CONFIG_DIR = "/etc/prometheus"
 DATA_DIR = "/prometheus"
 # Relative to prometheus.yml: the same file works in the container and under promtool.
 RULE_FILES = "rules/*.yml"
 
-LIMIT_KEYS = ("sample_limit", "label_limit", "label_name_length_limit", "label_value_length_limit", "target_limit")
 
 HEADER = """\
 Rendered by vega-observability from Pulumi.{stack}.yaml and configs/prometheus/.
@@ -27,23 +27,7 @@ Do not edit here: change the stack config or configs/, then `pulumi up`."""
 def limits(configs_limits: Mapping[str, Any] | None = None) -> dict[str, dict[str, int]]:
     """Per-job cardinality limits from configs/prometheus/limits.yaml, defaults applied."""
     doc = configs_limits if configs_limits is not None else read_yaml("prometheus/limits.yaml")
-    where = "configs/prometheus/limits.yaml"
-    problems = []
-    if not isinstance(doc, dict) or not isinstance(doc.get("default"), dict):
-        raise ConfigError([f"{where}: expected a 'default' mapping of limits"])
-    for key in doc:
-        if key not in ("default", "jobs"):
-            problems.append(f"{where}: unknown key {key!r}; allowed keys are default, jobs")
-    sections = {"default": doc["default"], **{f"jobs.{j}": v for j, v in (doc.get("jobs") or {}).items()}}
-    for name, body in sections.items():
-        if not isinstance(body, dict):
-            problems.append(f"{where} {name}: expected a mapping of limits")
-            continue
-        for key, value in body.items():
-            if key not in LIMIT_KEYS:
-                problems.append(f"{where} {name}: unknown limit {key!r}; allowed are " + ", ".join(LIMIT_KEYS))
-            elif not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                problems.append(f"{where} {name}.{key}: {value!r} is not allowed; expected a positive integer")
+    problems = scrape_limit_problems(doc, "configs/prometheus/limits.yaml")
     if problems:
         raise ConfigError(problems)
     default = dict(doc["default"])

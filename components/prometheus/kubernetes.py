@@ -10,8 +10,8 @@ import pulumi
 from components import endpoints
 from components.content import to_yaml
 from components.platform import topology as t
-from components.platform.kubernetes import CA_FILE, EXTERNAL_CA_FILE, TLS_DIR, KubernetesCluster, Mounted
-from components.platform.webconfig import bcrypt_hash, web_config
+from components.platform.kubernetes import CA_FILE, EXTERNAL_CA_FILE, READ, TLS_DIR, KubernetesCluster, Mounted
+from components.platform.webconfig import hashed_web_config, web_config
 from components.prometheus import config
 from components.settings import SecretStr, Settings
 
@@ -23,6 +23,9 @@ REPLICA_LABEL = "replica"
 # `vega-observability/scrape`: https with basic auth, https, or plain http (where the
 # upstream has no TLS for its metrics endpoint).
 SCRAPE_CLASSES = ("https-auth", "https", "http")
+# The container port of a Vega pod that the `vega-pods` job scrapes (and that the
+# NetworkPolicies open to Prometheus by name).
+VEGA_METRICS_PORT = "metrics"
 
 
 def _tls(k: Any) -> dict[str, Any]:
@@ -97,7 +100,8 @@ def scrape_jobs(settings: Settings) -> list[dict[str, Any]]:
             ],
         }
     )
-    # Vega's own pods, wherever they run, when annotated prometheus.io/scrape: "true".
+    # Vega's own pods in vegaNamespaces, when annotated prometheus.io/scrape: "true", on their
+    # container port named VEGA_METRICS_PORT (the one port of theirs Prometheus may reach).
     if k.vega_namespaces:
         jobs.append(
             {
@@ -115,10 +119,9 @@ def scrape_jobs(settings: Settings) -> list[dict[str, Any]]:
                         "target_label": "__metrics_path__",
                     },
                     {
-                        "source_labels": ["__address__", "__meta_kubernetes_pod_annotation_prometheus_io_port"],
-                        "regex": "([^:]+)(?::\\d+)?;(\\d+)",
-                        "replacement": "$1:$2",
-                        "target_label": "__address__",
+                        "source_labels": ["__meta_kubernetes_pod_container_port_name"],
+                        "regex": VEGA_METRICS_PORT,
+                        "action": "keep",
                     },
                     {
                         "source_labels": ["__meta_kubernetes_pod_label_app_kubernetes_io_name"],
@@ -207,14 +210,14 @@ def objstore_config(settings: Settings, bucket: str) -> str:
     )
 
 
-def secret_files(settings: Settings) -> dict[str, SecretStr]:
+def secret_files(settings: Settings, key: pulumi.Output[str]) -> dict[str, SecretStr | pulumi.Output[str]]:
     """Files under /etc/prometheus/secrets/: the web config (bcrypt hash), the password
     Prometheus and the sidecar use against basic-auth endpoints, and the sidecar's bucket."""
     k = settings.kubernetes
     assert k is not None
     password = k.web_password.reveal()
-    files = {
-        "web-config.yml": SecretStr(web_config(users={k.web_username: bcrypt_hash(k.web_username, password)})),
+    files: dict[str, SecretStr | pulumi.Output[str]] = {
+        "web-config.yml": hashed_web_config(key, k.web_username, k.web_password),
         "web-config-tls.yml": SecretStr(web_config()),
         "web_password": k.web_password,
         "objstore.yml": SecretStr(objstore_config(settings, k.object_storage.thanos_bucket)),
@@ -238,6 +241,20 @@ def secret_files(settings: Settings) -> dict[str, SecretStr]:
 RENDER_VISIBLE = ("web-config.yml", "web-config-tls.yml")
 
 
+def discovery_rules() -> dict[str, list[dict[str, Any]]]:
+    """What each of Prometheus' discovery roles reads, by where it reads it: the endpoints
+    role in the stack's two namespaces, the pod role in vegaNamespaces, the node role and
+    the kubelet's cAdvisor metrics cluster-wide."""
+    return {
+        "stack": [{"apiGroups": [""], "resources": ["endpoints", "services", "pods"], "verbs": READ}],
+        "vega": [{"apiGroups": [""], "resources": ["pods"], "verbs": READ}],
+        "nodes": [
+            {"apiGroups": [""], "resources": ["nodes"], "verbs": READ},
+            {"apiGroups": [""], "resources": ["nodes/metrics"], "verbs": ["get"]},
+        ],
+    }
+
+
 def deploy(
     name: str, settings: Settings, files: dict[str, str], cluster: KubernetesCluster, parent: pulumi.Resource
 ) -> None:
@@ -246,15 +263,17 @@ def deploy(
     component = "prometheus"
 
     account = cluster.service_account("prometheus", component, opts)
-    cluster.read_only_discovery(
-        "prometheus",
-        component,
-        account,
-        opts,
-        extra_rules=[{"apiGroups": [""], "resources": ["nodes/metrics"], "verbs": ["get"]}],
+    rules = discovery_rules()
+    cluster.discovery_access(
+        "prometheus", component, account, opts, rules["stack"], namespaces=(cluster.ns, cluster.agents_ns)
     )
+    if k.vega_namespaces:
+        cluster.discovery_access(
+            "prometheus-vega", component, account, opts, rules["vega"], namespaces=k.vega_namespaces
+        )
+    cluster.discovery_access("prometheus-nodes", component, account, opts, rules["nodes"])
     config_volume = cluster.config_map(name, component, files, config.CONFIG_DIR, opts, service="prometheus")
-    secrets = secret_files(settings)
+    secrets = secret_files(settings, cluster.key)
     secret_volume = cluster.secret(
         name, component, secrets, SECRETS_DIR, opts, service="prometheus", render_visible=RENDER_VISIBLE
     )
@@ -265,6 +284,7 @@ def deploy(
         *config.args(settings),
         f"--web.config.file={SECRETS_DIR}/web-config.yml",
         "--web.enable-admin-api",  # TSDB snapshots for the backup job
+        "--web.enable-otlp-receiver",  # the backups report their outcome (vega_backup_success)
         # Thanos uploads 2h blocks; local compaction would interfere with the upload.
         "--storage.tsdb.min-block-duration=2h",
         "--storage.tsdb.max-block-duration=2h",
@@ -274,7 +294,7 @@ def deploy(
     pod_name_env = [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]
     prometheus = cluster.container(
         "prometheus",
-        settings.images["prometheus"],
+        cluster.image("prometheus"),
         "prometheus",
         args=args,
         ports={"web": endpoints.PROMETHEUS},
@@ -288,7 +308,7 @@ def deploy(
     )
     sidecar = cluster.container(
         "thanos-sidecar",
-        settings.images["thanos"],
+        cluster.image("thanos"),
         "thanos-sidecar",
         args=[
             "sidecar",
@@ -312,12 +332,13 @@ def deploy(
     )
     from components.backup import shipper_volumes, snapshot_shipper
 
-    shipper = snapshot_shipper(settings, cluster, data)
+    shipper = snapshot_shipper(settings, cluster, data, secret_volume, tls)
     template = cluster.pod_template(
         component,
         [prometheus, sidecar, shipper],
         [config_volume, secret_volume, *tls, *shipper_volumes()],
-        checksum_of={**files, **{p: s.reveal() for p, s in secrets.items()}},
+        checksum_of=files,
+        rotation=cluster.rotation(component, secrets, opts),
         service_account=account,
         fs_group=65534,
         extra_spec={"terminationGracePeriodSeconds": 600},

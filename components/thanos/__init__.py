@@ -15,7 +15,7 @@ import pulumi
 
 from components.platform import topology as t
 from components.platform.kubernetes import CA_FILE, TLS_DIR, KubernetesCluster, Mounted
-from components.platform.webconfig import bcrypt_hash, web_config
+from components.platform.webconfig import hashed_web_config, web_config
 from components.prometheus.kubernetes import REPLICA_LABEL, objstore_config
 from components.settings import SecretStr, Settings
 
@@ -23,12 +23,11 @@ SECRETS_DIR = "/etc/thanos/secrets"
 DATA_DIR = "/var/thanos"
 
 
-def secret_files(settings: Settings) -> dict[str, SecretStr]:
+def secret_files(settings: Settings, key: pulumi.Output[str]) -> dict[str, SecretStr | pulumi.Output[str]]:
     k = settings.kubernetes
     assert k is not None
-    password = k.web_password.reveal()
     return {
-        "web-config.yml": SecretStr(web_config(users={k.web_username: bcrypt_hash(k.web_username, password)})),
+        "web-config.yml": hashed_web_config(key, k.web_username, k.web_password),
         "web-config-tls.yml": SecretStr(web_config()),
         "objstore.yml": SecretStr(objstore_config(settings, k.object_storage.thanos_bucket)),
     }
@@ -60,13 +59,13 @@ class Thanos(pulumi.ComponentResource):
         super().__init__("vega:thanos:Thanos", name, None, opts)
         k = cluster.k
         child = cluster.opts(self)
-        secrets = secret_files(settings)
+        secrets = secret_files(settings, cluster.key)
         secret_volume = cluster.secret(
             name, "thanos", secrets, SECRETS_DIR, child, service="thanos", render_visible=RENDER_VISIBLE
         )
         tls = cluster.tls()
-        image = settings.images["thanos"]
-        checksum_of = {p: s.reveal() for p, s in secrets.items()}
+        image = cluster.image("thanos")
+        rotation = cluster.rotation("thanos", secrets, child)
         ports = {"grpc": t.THANOS_GRPC, "http": t.THANOS_HTTP}
         listen = [f"--grpc-address=0.0.0.0:{t.THANOS_GRPC}", f"--http-address=0.0.0.0:{t.THANOS_HTTP}"]
 
@@ -99,7 +98,7 @@ class Thanos(pulumi.ComponentResource):
             "thanos-query",
             "thanos-query",
             k.replicas["thanos-query"],
-            cluster.pod_template("thanos-query", [query], [secret_volume, *tls], checksum_of=checksum_of),
+            cluster.pod_template("thanos-query", [query], [secret_volume, *tls], rotation=rotation),
             child,
         )
         cluster.service(
@@ -133,7 +132,7 @@ class Thanos(pulumi.ComponentResource):
             "thanos-store",
             2,
             cluster.pod_template(
-                "thanos-store", [store], [secret_volume, *tls], checksum_of=checksum_of, fs_group=65534
+                "thanos-store", [store], [secret_volume, *tls], rotation=rotation, fs_group=65534
             ),
             child,
             headless_service=t.THANOS_STORE,
@@ -171,7 +170,7 @@ class Thanos(pulumi.ComponentResource):
             "thanos-compact",
             1,
             cluster.pod_template(
-                "thanos-compact", [compact], [secret_volume, *tls], checksum_of=checksum_of, fs_group=65534,
+                "thanos-compact", [compact], [secret_volume, *tls], rotation=rotation, fs_group=65534,
                 spread=False,
             ),
             child,

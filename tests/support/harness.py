@@ -14,14 +14,18 @@ and only these rewrites of the rendered files; the rule files are copied unchang
                             prometheus, alertmanager) or of the synthetic exporter that serves the
                             job (vega-api, vega-coordinator, vega-database, node-exporter,
                             cadvisor). grafana, loki, collector and jaeger have no binary here:
-                            their jobs scrape synthetic endpoints exposing process metrics only,
-                            so "every target is up" holds for every job the stack renders.
+                            their jobs scrape synthetic endpoints exposing process metrics only.
+                            Any other job (one a user adds in configs/prometheus/scrape_configs/)
+                            scrapes a generic stand-in that answers every path with a minimal
+                            exposition, over http (`scheme` and TLS settings of those jobs are
+                            dropped), so "every target is up" holds for every job rendered.
       alerting targets      alertmanager:9093 -> the Alertmanager(s) started here
       HA runs only          external_labels.replica=<replica> and alert_relabel_configs dropping
                             `replica`, as the prod replicas are configured
     alertmanager.yml
       group_wait            30s -> 1s, on every route that sets it
-      group_interval        5m -> 2s (one Alertmanager) or 20s (a cluster: see HA_GROUP_INTERVAL),
+      group_interval        5m -> 2s (one Alertmanager) or, in a cluster, just above the longest
+                            wait of a peer (see ha_group_interval),
                             on every route that sets it. repeat_interval is kept (1h and 4h,
                             longer than any run), so a repeat can never pass for a duplicate;
                             resolve_timeout is kept too: Prometheus sets every alert's end time
@@ -71,12 +75,20 @@ GROUP_INTERVAL = 2.0
 # Alertmanager's --cluster.peer-timeout (default, as in prod): how long a peer waits per
 # position in the cluster before it checks the shared notification log and notifies.
 PEER_TIMEOUT = 15.0
-# group_interval of a cluster stays above PEER_TIMEOUT, as prod's 5m is. Every peer flushes
-# each group once per group_interval and the second peer's flush reaches the log check
-# PEER_TIMEOUT later; were group_interval shorter, that peer would always hold a flush taken
-# before a resolution, find "resolved" in the log, and send its stale "firing" after it
-# (upstream behaviour: prometheus/alertmanager#2447).
-HA_GROUP_INTERVAL = 20.0
+
+
+def peer_wait(peers: int) -> float:
+    """How long the last of `peers` waits before it checks the log: PEER_TIMEOUT per position."""
+    return (peers - 1) * PEER_TIMEOUT
+
+
+def ha_group_interval(peers: int) -> float:
+    """group_interval of a cluster: above the last peer's wait, as prod's 5m is. Every peer
+    flushes each group once per group_interval and the last one's flush reaches the log check
+    peer_wait later; were group_interval shorter, that peer would always hold a flush taken
+    before a resolution, find "resolved" in the log, and send its stale "firing" after it
+    (upstream behaviour: prometheus/alertmanager#2447)."""
+    return peer_wait(peers) + 5.0
 
 RENDER_OVERRIDES: dict[str, Any] = {
     "scrapeInterval": f"{SCRAPE_INTERVAL:g}s",
@@ -325,6 +337,39 @@ class _HookHandler(BaseHTTPRequestHandler):
         self.end_headers()
 
 
+# --------------------------------------------------------------------------- stand-in target
+
+
+class StandInTarget(LoopbackServer):
+    """The target of every job the synthetic exporter does not know: any GET path answers
+    with a minimal exposition (the process' start time), so the job is scraped and up."""
+
+    def __init__(self) -> None:
+        self.started = time.time()
+        self.paths: set[str] = set()
+        super().__init__(_StandInHandler)
+
+
+class _StandInHandler(BaseHTTPRequestHandler):
+    server: StandInTarget
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.server.paths.add(self.path.split("?", 1)[0])
+        body = (
+            "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n"
+            "# TYPE process_start_time_seconds gauge\n"
+            f"process_start_time_seconds {self.server.started:.3f}\n"
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
 # --------------------------------------------------------------------------- config rewrites
 
 
@@ -344,19 +389,20 @@ def prometheus_yaml(
     targets: Mapping[str, Sequence[str]],
     alertmanagers: Sequence[str],
     replica: str | None = None,
+    stand_in: Sequence[str] = (),
 ) -> str:
-    """The rendered prometheus.yml with every target on 127.0.0.1 (see the module docstring)."""
+    """The rendered prometheus.yml with every target on 127.0.0.1 (see the module docstring):
+    a job of `targets` scrapes its addresses, any other one `stand_in`."""
     doc = yaml.safe_load(rendered)
-    jobs = [job["job_name"] for job in doc["scrape_configs"]]
-    missing = [job for job in jobs if job not in targets]
-    if missing:
-        raise AssertionError(f"the rendered prometheus.yml has jobs the harness cannot serve: {missing}")
     for job in doc["scrape_configs"]:
         sd = [key for key in job if key.endswith("_sd_configs")]
         if sd:
             raise AssertionError(f"job {job['job_name']}: service discovery {sd} is not rewritten by the harness")
+        if job["job_name"] not in targets:  # served by the stand-in, over http
+            for key in ("scheme", "tls_config"):
+                job.pop(key, None)
         labels = (job.get("static_configs") or [{}])[0].get("labels")
-        group: dict[str, Any] = {"targets": list(targets[job["job_name"]])}
+        group: dict[str, Any] = {"targets": list(targets.get(job["job_name"], stand_in))}
         if labels:
             group["labels"] = labels
         job["static_configs"] = [group]
@@ -398,6 +444,7 @@ class LiveStack:
     model: SyntheticVega
     exporters: dict[str, MetricsServer]
     webhook: WebhookReceiver
+    stand_in: StandInTarget
     prometheus: list[Prometheus] = field(default_factory=list)
     alertmanagers: list[Alertmanager] = field(default_factory=list)
     rules_dir: Path = field(default_factory=Path)
@@ -416,6 +463,7 @@ class LiveStack:
                 print(f"stopping {process.name} (pid {process.pid}): {error}")
         for exporter in self.exporters.values():
             exporter.stop()
+        self.stand_in.stop()
         self.webhook.stop()
 
     def wait_targets_up(self, prometheus: Prometheus, timeout: float = 45.0) -> list[dict[str, Any]]:
@@ -470,7 +518,7 @@ def live_stack(
     """
     model = SyntheticVega(scenario or Scenario())
     webhook = WebhookReceiver().start()
-    stack = LiveStack(workdir, model, {}, webhook)
+    stack = LiveStack(workdir, model, {}, webhook, StandInTarget().start())
     try:
         stack.exporters = {target: MetricsServer(model, target).start() for target in TARGETS}
         render_dir = workdir / "render"
@@ -494,7 +542,7 @@ def live_stack(
                 alertmanager_yaml(
                     (config / "alertmanager" / "alertmanager.yml").read_text(),
                     am_conf,
-                    GROUP_INTERVAL if peers == 1 else HA_GROUP_INTERVAL,
+                    GROUP_INTERVAL if peers == 1 else ha_group_interval(peers),
                 )
             )
             args = am_rendered
@@ -520,7 +568,9 @@ def live_stack(
             targets["prometheus"] = [f"127.0.0.1:{prom_ports[i]}"]
             targets["alertmanager"] = am_addresses
             replica = f"replica-{i}" if replicas > 1 else None
-            (prom_conf / "prometheus.yml").write_text(prometheus_yaml(rendered_yaml, targets, am_addresses, replica))
+            (prom_conf / "prometheus.yml").write_text(
+                prometheus_yaml(rendered_yaml, targets, am_addresses, replica, [stack.stand_in.address])
+            )
             (prom_conf / "rules").mkdir()
             for rule_file in sorted(stack.rules_dir.glob("*.yml")):  # unchanged
                 (prom_conf / "rules" / rule_file.name).write_bytes(rule_file.read_bytes())
