@@ -198,6 +198,8 @@ def every_content_edit(configs: Path) -> None:
         edit(configs)
 
 
+LOKI_ZONES = ["zone-a", "zone-b", "zone-c"]
+
 CHANGES: list[Change] = [
     # one run per file on dev; on prod (a slower program) every file at once
     *(Change("dev", name, edit=edit) for name, edit in CONTENT_EDITS.items()),
@@ -226,7 +228,7 @@ CHANGES: list[Change] = [
     Change("prod", "storage size", edit=yaml_edit("sizing.yaml", double_storage)),
     Change("prod", "storage class", {"storageClass": "fast-ssd-v2"}),
     Change("prod", "replicas", {
-        "prometheusReplicas": 3, "alertmanagerReplicas": 5, "grafanaReplicas": 3, "lokiWriteReplicas": 4,
+        "prometheusReplicas": 3, "alertmanagerReplicas": 5, "grafanaReplicas": 3, "lokiIngesterReplicas": 4,
     }),
     Change("prod", "Prometheus retention", {"prometheusRetentionTime": "30d", "prometheusRetentionSize": "80GB"}),
     Change("prod", "passwords", {
@@ -238,13 +240,15 @@ CHANGES: list[Change] = [
         "backupSchedule": "30 3 * * *", "objectStorageRetention": "180d",
     }),
     Change("prod", "collector switch", {"collector": "promtail"}),
-    Change("prod", "Jaeger on Elasticsearch", {"jaegerStorage": "elasticsearch"}),
+    Change("prod", "Jaeger on Elasticsearch", {"jaegerStorage": "elasticsearch", "jaegerStorageVersion": "8.15"}),
     Change("prod", "Grafana host and certificate issuer", {
         "grafanaHost": "dashboards.vega.example.org", "grafanaRootUrl": "https://dashboards.vega.example.org/",
         "certManagerIssuer": "vega-ca-issuer-2",
     }),
     Change("prod", "Vega namespaces", {"vegaNamespaces": ["vega", "vega-federation", "vega-lab"]}),
     Change("prod", "namespace rename", {"namespace": "vega-obs"}, outcome="refused"),
+    # loki-ingester gives way to one StatefulSet per zone: flush and unprotect first (README)
+    Change("prod", "Loki ingesters per zone", {"lokiIngesterZones": LOKI_ZONES}, outcome="refused"),
     Change("prod", "Alertmanager switched off", {"alertmanagerEnabled": False}, outcome="refused"),
 ]
 
@@ -348,6 +352,18 @@ def test_every_data_resource_is_protected(stack: str) -> None:
                 assert r.retain_on_delete and "name" in r.ignore_changes, r.urn
             if r.type == STATEFUL_SET:
                 assert r.protect and CLAIM_TEMPLATES in r.ignore_changes, r.urn
+
+
+@pytest.mark.parametrize("zones", [[], LOKI_ZONES], ids=["one set", "per zone"])
+def test_loki_keeps_its_wal_and_compactor_work_on_protected_claims(zones: list[str]) -> None:
+    run = run_with("prod", lokiIngesterZones=zones) if zones else stack_run("prod")
+    sets = {at(r.inputs, "metadata.name"): r for r in data_resources(run).values() if r.type == STATEFUL_SET}
+    ingesters = [f"loki-ingester-{zone}" for zone in zones] or ["loki-ingester"]
+    for name in [*ingesters, "loki-compactor"]:
+        assert name in sets, f"{name} is not among the data resources"
+        assert claim_names(sets[name]) == ["data"], name
+        assert sets[name].protect and CLAIM_TEMPLATES in sets[name].ignore_changes, name
+    assert not {"loki-write", "loki-read", "loki-backend"} & set(sets)
 
 
 def test_docker_volume_names_depend_on_no_setting() -> None:

@@ -259,7 +259,7 @@ def test_datasources_reach_the_stack_over_https_with_pinned_uids(varied: Run) ->
     assert set(sources) == set(DATASOURCE_UIDS.values())
     assert {uid: ds["url"] for uid, ds in sources.items()} == {
         DATASOURCE_UIDS["prometheus"]: f"https://thanos-query.{NS}.svc:10902",
-        DATASOURCE_UIDS["loki"]: f"https://loki-read.{NS}.svc:3100",
+        DATASOURCE_UIDS["loki"]: f"https://loki-query-frontend.{NS}.svc:3100",
         DATASOURCE_UIDS["jaeger"]: f"https://jaeger-query.{NS}.svc:16686",
         DATASOURCE_UIDS["alertmanager"]: f"https://alertmanager.{NS}.svc:9093",
     }
@@ -363,7 +363,11 @@ def test_jaeger_stores_traces_where_the_config_says(prod: Run, varied: Run) -> N
 
 
 def test_jaeger_without_storage_credentials_sends_none() -> None:
-    run = run_program("prod", {"jaegerStorage": "elasticsearch", "jaegerStorageUsername": None, "jaegerStoragePassword": None})
+    run = run_program(
+        "prod",
+        {"jaegerStorage": "elasticsearch", "jaegerStorageVersion": "8.15", "jaegerStorageUsername": None,
+         "jaegerStoragePassword": None},
+    )
     for role in ("jaeger-collector", "jaeger-query"):
         kind, body = storage(run, role)
         assert kind == "elasticsearch"

@@ -184,7 +184,7 @@ def test_the_rotation_token_is_random_per_stack_not_a_function_of_the_secrets(pr
     same_secrets_other_stack = run_program(STACK, into=Run(stack=STACK, random_seed="another stack"))
     mine, theirs = pod_annotations(prod), pod_annotations(same_secrets_other_stack)
     tokens = {name: a[ROTATION_ANNOTATION] for name, a in mine.items() if ROTATION_ANNOTATION in a}
-    assert {"prometheus", "grafana", "alertmanager", "loki-write", "node-exporter", "thanos-query"} <= set(tokens)
+    assert {"prometheus", "grafana", "alertmanager", "loki-distributor", "loki-ingester", "node-exporter", "thanos-query"} <= set(tokens)
     for name, token in tokens.items():
         assert theirs[name][ROTATION_ANNOTATION] != token, f"{name}: the same secrets gave the same token"
     for a in mine.values():
@@ -217,15 +217,15 @@ def test_the_uis_are_reached_only_from_the_ingress_controller_pods(prod: Run, se
 
 
 def test_only_the_collector_pushes_logs_to_loki(prod: Run) -> None:
-    loki_write = next(d for d in objects(prod, "NetworkPolicy") if d["metadata"]["name"] == "allow-loki-write")
+    distributor = next(d for d in objects(prod, "NetworkPolicy") if d["metadata"]["name"] == "allow-loki-distributor")
     pushers = {
         json.dumps(peer, sort_keys=True)
-        for rule in loki_write["spec"]["ingress"]
+        for rule in distributor["spec"]["ingress"]
         if {"port": 3100, "protocol": "TCP"} in rule["ports"]
         for peer in rule["from"]
     }
     components = {json.loads(p).get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/component") for p in pushers}
-    assert all(json.loads(p).get("podSelector") for p in pushers), "no whole namespace may reach loki-write"
+    assert all(json.loads(p).get("podSelector") for p in pushers), "no whole namespace may reach the distributors"
     assert "collector" in components and "grafana" not in components
 
 
@@ -246,7 +246,9 @@ def _peer_name(peers: Sequence[Mapping[str, Any]], settings: Settings) -> str:
     assert k is not None
     cidrs = {p["ipBlock"]["cidr"] for p in peers if "ipBlock" in p}
     if cidrs:
-        names = {"apiServerCidrs": set(k.api_server_cidrs), "externalCidrs": set(k.external_cidrs)}
+        names = {
+            "apiServerCidrs": set(k.api_server_cidrs), "nodeCidrs": set(k.node_cidrs), "externalCidrs": set(k.external_cidrs),
+        }
         return next(name for name, value in names.items() if value == cidrs)
     namespaces = {p.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name") for p in peers}
     pods = [p.get("podSelector", {}).get("matchLabels", {}) for p in peers]

@@ -126,7 +126,7 @@ BAD_PROD_INPUTS: list[tuple[str, dict[str, Any], list[str]]] = [
     ("object storage with a scheme", {"s3Endpoint": "https://s3.example.org"}, ["s3Endpoint", "'https://s3.example.org'", "without a scheme"]),
     ("even alertmanager cluster", {"alertmanagerReplicas": "4"}, ["alertmanagerReplicas", "4", "odd number"]),
     ("single prometheus", {"prometheusReplicas": "1"}, ["prometheusReplicas", "1", "at least 2"]),
-    ("loki below replication factor", {"lokiWriteReplicas": "2"}, ["lokiWriteReplicas", "2", "at least 3"]),
+    ("loki below replication factor", {"lokiIngesterReplicas": "2"}, ["lokiIngesterReplicas", "2", "at least 3"]),
     ("agents in the service namespace", {"agentsNamespace": "vega-observability"}, ["agentsNamespace", "must differ from namespace"]),
     ("no grafana host", {"grafanaHost": ""}, ["grafanaHost", "required on kubernetes"]),
     ("bad host", {"prometheusHost": "Prometheus_UI"}, ["prometheusHost", "'Prometheus_UI'", "DNS host name"]),

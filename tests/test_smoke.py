@@ -304,7 +304,7 @@ def test_smoke_takes_the_stack_from_the_pulumi_cli(
     grafana_state.proxies = {DATASOURCE_UIDS["loki"]: loki.url}
     grafana = StandIn("grafana", grafana_state).start()
     log = tmp_path / "pulumi.log"
-    urls = {"grafana": grafana.url, "loki": "https://loki-read.vega-observability.svc:3100"}
+    urls = {"grafana": grafana.url, "loki": "https://loki-query-frontend.vega-observability.svc:3100"}
     script = tmp_path / "bin" / "pulumi"
     script.parent.mkdir()
     script.write_text(

@@ -57,16 +57,22 @@ def test_every_workload_is_declared(prod: Run) -> None:
     names = {d["metadata"]["name"] for d in workloads(prod)}
     assert {
         "prometheus", "thanos-query", "thanos-store", "thanos-compact", "alertmanager", "grafana",
-        "loki-write", "loki-read", "loki-backend", "jaeger-collector", "jaeger-query", "collector", "node-exporter",
+        "loki-distributor", "loki-ingester", "loki-querier", "loki-query-frontend", "loki-query-scheduler",
+        "loki-index-gateway", "loki-compactor", "loki-chunks-cache", "loki-results-cache", "jaeger-collector",
+        "jaeger-query", "collector", "node-exporter",
     } <= names
-    assert {d["metadata"]["name"] for d in objects(prod, "CronJob")} == {"prometheus-snapshot", "grafana-export"}
+    assert {d["metadata"]["name"] for d in objects(prod, "CronJob")} == {
+        "prometheus-snapshot", "grafana-export", "jaeger-dependencies",
+    }
 
 
 @pytest.mark.parametrize(
     ("workload", "minimum"),
     [
-        ("prometheus", 2), ("alertmanager", 3), ("grafana", 2), ("loki-write", 3), ("loki-read", 2),
-        ("loki-backend", 2), ("jaeger-collector", 2), ("jaeger-query", 2), ("thanos-query", 2), ("thanos-store", 2),
+        ("prometheus", 2), ("alertmanager", 3), ("grafana", 2), ("loki-ingester", 3), ("loki-distributor", 2),
+        ("loki-querier", 2), ("loki-query-frontend", 2), ("loki-query-scheduler", 2), ("loki-index-gateway", 2),
+        ("loki-chunks-cache", 2), ("loki-results-cache", 2), ("jaeger-collector", 2), ("jaeger-query", 2),
+        ("thanos-query", 2), ("thanos-store", 2),
     ],
 )
 def test_high_availability_replicas(prod: Run, workload: str, minimum: int) -> None:
@@ -185,7 +191,7 @@ def _allowed(run: Run, destination: str, source: dict[str, Any], port: int) -> b
         ("grafana", {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}, 3000),
         ("thanos-query", {"podSelector": {"matchLabels": {"app.kubernetes.io/component": "grafana", "app.kubernetes.io/part-of": "vega-observability"}}}, 10902),
         ("alertmanager", {"podSelector": {"matchLabels": {"app.kubernetes.io/component": "prometheus", "app.kubernetes.io/part-of": "vega-observability"}}}, 9093),
-        ("loki-write", {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "vega-observability-agents"}}}, 3100),
+        ("loki-distributor", {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "vega-observability-agents"}}}, 3100),
         ("jaeger-collector", {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "vega"}}}, 4317),
     ],
 )
@@ -195,7 +201,7 @@ def test_the_flows_the_stack_needs_are_allowed(prod: Run, destination: str, sour
 
 def test_the_ingress_controller_reaches_only_the_uis(prod: Run) -> None:
     controller = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
-    assert not _allowed(prod, "loki-write", controller, 3100)
+    assert not _allowed(prod, "loki-distributor", controller, 3100)
     assert not _allowed(prod, "prometheus", controller, 9090)
 
 
@@ -282,7 +288,7 @@ def test_secrets_reach_pods_only_through_secret_objects(prod: Run) -> None:
 
 def test_backups_snapshot_prometheus_and_export_grafana(prod: Run) -> None:
     jobs = {j["metadata"]["name"]: j for j in objects(prod, "CronJob")}
-    for job in jobs.values():
+    for job in (jobs["prometheus-snapshot"], jobs["grafana-export"]):
         assert job["spec"]["schedule"] == "0 2 * * *"
         assert job["spec"]["concurrencyPolicy"] == "Forbid"
     snapshot_env = {e["name"]: e.get("value") for e in pod_spec(jobs["prometheus-snapshot"])["containers"][0]["env"]}

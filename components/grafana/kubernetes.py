@@ -70,7 +70,7 @@ def urls(settings: Settings) -> dict[str, str]:
     out = {
         # Thanos Query: the deduplicated view over the Prometheus replicas and the bucket.
         "prometheus": f"https://{t.svc(k, 'thanos-query')}:{t.THANOS_HTTP}",
-        "loki": f"https://{t.svc(k, 'loki-read')}:{endpoints.LOKI}",
+        "loki": t.loki_query_url(k),
         "jaeger": f"https://{t.svc(k, 'jaeger-query')}:{endpoints.JAEGER_UI}",
     }
     if settings.alertmanager.enabled:

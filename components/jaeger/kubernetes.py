@@ -20,7 +20,7 @@ import pulumi
 
 from components import endpoints
 from components.content import to_yaml
-from components.jaeger import config
+from components.jaeger import config, dependencies
 from components.platform import topology as t
 from components.platform.kubernetes import EXTERNAL_CA_FILE, TLS_DIR, KubernetesCluster
 from components.settings import SecretStr, Settings, parse_duration
@@ -200,8 +200,9 @@ def deploy(
     config_volume = cluster.config_map(name, "jaeger", files, config.CONFIG_DIR, opts, service="jaeger")
     secrets = secret_files(settings)
     mounts = [config_volume]
-    if secrets:
-        mounts.append(cluster.secret(name, "jaeger", secrets, SECRETS_DIR, opts, service="jaeger"))
+    secret_volume = cluster.secret(name, "jaeger", secrets, SECRETS_DIR, opts, service="jaeger") if secrets else None
+    if secret_volume:
+        mounts.append(secret_volume)
     # The image declares /tmp its one writable place.
     mounts += [*cluster.tls(), cluster.empty_dir("tmp", "/tmp", "256Mi")]
     rotation = cluster.rotation("jaeger", secrets, opts) if secrets else None
@@ -230,3 +231,4 @@ def deploy(
             annotations={"vega-observability/scrape": "http", "vega-observability/metrics-port": "metrics"},
         )
         cluster.disruption_budget(role, role, opts)
+    dependencies.deploy(name, settings, cluster, secret_volume, STORAGE_PASSWORD, opts)

@@ -40,6 +40,6 @@ class Loki(pulumi.ComponentResource):
 
             assert s.kubernetes is not None
             kubernetes.deploy(name, s, dict(args.files), host, self)
-            # In-cluster only: Grafana queries the read target; Loki has no Ingress.
+            # In-cluster only: Grafana queries the query frontends; Loki has no Ingress.
             self.url = pulumi.Output.from_input(kubernetes.query_url(s.kubernetes))
         self.register_outputs({"url": self.url})

@@ -18,6 +18,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import endpoints
+from components.loki import kubernetes as loki_k8s
 from components.platform import topology as t
 from components.platform.kubernetes import (
     APP_NAMES,
@@ -51,7 +52,7 @@ class Peer:
     ingress controller's pods, whole namespaces, or CIDRs (`label` names them in the table)."""
 
     component: str = ""
-    app: str = ""  # every component of this app (LABEL_NAME), e.g. Loki's three targets
+    app: str = ""  # every component of this app (LABEL_NAME), e.g. Loki's seven parts
     namespaces: tuple[str, ...] = ()
     pod_labels: tuple[tuple[str, str], ...] = ()  # with `namespaces`: only these pods of them
     cidrs: tuple[str, ...] = ()
@@ -112,6 +113,7 @@ def flows(settings: Settings) -> list[Flow]:
     s3_port = _port(s3.endpoint, 80 if s3.insecure else 443)
     external = Peer(cidrs=k.external_cidrs, label="externalCidrs")
     api = Peer(cidrs=k.api_server_cidrs, label="apiServerCidrs")
+    nodes = Peer(cidrs=k.node_cidrs, label="nodeCidrs")
     ingress = Peer(
         namespaces=(k.ingress_controller_namespace,),
         pod_labels=tuple(sorted(INGRESS_CONTROLLER_LABELS.items())),
@@ -144,7 +146,9 @@ def flows(settings: Settings) -> list[Flow]:
         Flow(pods("prometheus"), agents("collector"), (collector_port,), scrape + " (plain HTTP)"),
         Flow(pods("prometheus"), api, (443, 6443), "service discovery through the API server"),
         # node-exporter runs on the host network and the kubelet serves cAdvisor: node IPs.
-        Flow(pods("prometheus"), api, (10250, endpoints.NODE_EXPORTER), "the nodes' kubelet (cAdvisor), node-exporter"),
+        Flow(
+            pods("prometheus"), nodes, (10250, endpoints.NODE_EXPORTER), "the nodes' kubelet (cAdvisor), node-exporter"
+        ),
         Flow(pods("thanos-query"), pods("prometheus"), (t.THANOS_GRPC,), "queries the sidecars (mutual TLS)"),
         Flow(pods("thanos-query"), pods("thanos-store"), (t.THANOS_GRPC,), "queries the bucket (mutual TLS)"),
         Flow(pods("prometheus"), external, (s3_port,), "the sidecar uploads blocks to object storage"),
@@ -155,18 +159,32 @@ def flows(settings: Settings) -> list[Flow]:
         Flow(ingress, pods("grafana"), (endpoints.GRAFANA,), "the Grafana UI"),
         Flow(pods("grafana"), pods("grafana"), (t.GRAFANA_ALERTING,), "unified-alerting HA gossip", ("TCP", "UDP")),
         Flow(pods("grafana"), pods("thanos-query"), (t.THANOS_HTTP,), "Prometheus datasource"),
-        Flow(pods("grafana"), pods("loki-read"), (endpoints.LOKI,), "Loki datasource"),
+        Flow(pods("grafana"), pods(loki_k8s.COMPONENTS["query-frontend"]), (endpoints.LOKI,), "Loki datasource"),
         Flow(pods("grafana"), pods("jaeger-query"), (endpoints.JAEGER_UI,), "Jaeger datasource"),
         Flow(pods("grafana"), external, grafana_external, "PostgreSQL, and the OIDC provider"),
-        # ---- Loki: the three targets talk HTTP, gRPC (mutual TLS) and memberlist among themselves
-        Flow(loki, loki, LOKI_PORTS, "rings, memberlist gossip and queries between Loki's targets"),
+        # ---- Loki: its parts talk HTTP, gRPC (mutual TLS) and memberlist among themselves; the
+        # ingesters, queriers and query frontends reach their memcached caches (mutual TLS)
+        Flow(loki, loki, LOKI_PORTS, "rings, memberlist gossip and queries between Loki's parts"),
         Flow(loki, external, (s3_port,), "chunks and index in object storage"),
-        Flow(agents("collector"), pods("loki-write"), (endpoints.LOKI,), "pushes the logs it tails: the one log path"),
+        *(
+            Flow(pods(loki_k8s.COMPONENTS[user]), pods(cache.component), (loki_k8s.MEMCACHED_PORT,), cache.why)
+            for cache in loki_k8s.CACHES.values()
+            for user in cache.users
+        ),
+        Flow(
+            agents("collector"), pods(loki_k8s.COMPONENTS["distributor"]), (endpoints.LOKI,),
+            "pushes the logs it tails: the one log path",
+        ),
         Flow(agents("collector"), api, (443, 6443), "pod discovery through the API server"),
         # ---- Jaeger
         Flow(ingress, pods("jaeger-query"), (endpoints.JAEGER_UI,), "the Jaeger UI (basic auth at the Ingress)"),
         Flow(pods("jaeger-collector"), external, trace_storage, "writes spans to the trace storage"),
         Flow(pods("jaeger-query"), external, trace_storage, "reads spans from the trace storage"),
+        *(
+            [Flow(pods("jaeger-dependencies"), external, trace_storage, "daily job: spans in, dependency graph out")]
+            if settings.jaeger.dependencies_variant
+            else []
+        ),
         # ---- backups
         Flow(pods("backup"), pods("prometheus"), (endpoints.PROMETHEUS,), "asks every replica for a TSDB snapshot"),
         Flow(pods("backup"), pods("grafana"), (endpoints.GRAFANA,), "exports the dashboards"),

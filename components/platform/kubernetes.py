@@ -57,7 +57,9 @@ NAMESPACE_DATA = pulumi.ResourceOptions(protect=True)
 
 # The app a component belongs to (the `job` label Prometheus gives its metrics).
 APP_NAMES = {
-    "loki-write": "loki", "loki-read": "loki", "loki-backend": "loki",
+    **{f"loki-{part}": "loki" for part in (
+        "distributor", "ingester", "querier", "query-frontend", "query-scheduler", "index-gateway", "compactor",
+    )},
     "jaeger-collector": "jaeger", "jaeger-query": "jaeger",
 }
 
@@ -640,12 +642,15 @@ class KubernetesCluster:
         claims: Sequence[dict[str, Any]] = (),
         parallel: bool = False,
         min_ready_seconds: int = 0,
+        extra_selector: Mapping[str, str] | None = None,
     ) -> None:
+        """`extra_selector` narrows the selector to some of the component's pods (labels the
+        template also carries), e.g. one StatefulSet per zone of one component."""
         spec: dict[str, Any] = {
             "replicas": replicas,
             "minReadySeconds": min_ready_seconds,
             "serviceName": headless_service,
-            "selector": {"matchLabels": selector(component)},
+            "selector": {"matchLabels": {**selector(component), **(extra_selector or {})}},
             "template": template,
             "podManagementPolicy": "Parallel" if parallel else "OrderedReady",
             "updateStrategy": {"type": "RollingUpdate"},

@@ -48,4 +48,10 @@ def alertmanager_gossip_peers(k: KubernetesSettings, replicas: int) -> list[str]
 
 
 def loki_push_url(k: KubernetesSettings) -> str:
-    return f"https://{svc(k, 'loki-write')}:{endpoints.LOKI}/loki/api/v1/push"
+    """Where the collector pushes: Loki's distributors."""
+    return f"https://{svc(k, 'loki-distributor')}:{endpoints.LOKI}/loki/api/v1/push"
+
+
+def loki_query_url(k: KubernetesSettings) -> str:
+    """Where Grafana queries Loki: the query frontends."""
+    return f"https://{svc(k, 'loki-query-frontend')}:{endpoints.LOKI}"

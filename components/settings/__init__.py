@@ -130,6 +130,7 @@ def load(
         grafana = dataclasses.replace(grafana, database=database, secret_key=secret_key, oidc=oidc)
         prometheus = dataclasses.replace(prometheus, remote_write=_kubernetes.remote_write(r))
         jaeger = _kubernetes.trace_storage(r, jaeger)
+        images = _kubernetes.dependencies_image(images, jaeger)
         _consistency.prometheus_storage(r, prometheus, kubernetes)
         _consistency.grafana_root_url(r, grafana.root_url, kubernetes)
         _consistency.scrape_namespaces(r, prometheus, kubernetes, files)

@@ -15,7 +15,7 @@ from components.settings.services import SEED_ADMIN_PASSWORD
 
 LOKI_LIMITS_FILE = "configs/loki/limits.yaml"
 ROUTING_FILE = "configs/alertmanager/routing.yaml"
-SET_ADMIN_PASSWORD = "make config ARGS='set --secret grafanaAdminPassword <password>'"
+SET_ADMIN_PASSWORD = "make config ARGS='set --secret grafanaAdminPassword' (asks for the value)"
 
 
 def loki_retention(retention: str, limits: Mapping[str, Any], problems: list[str]) -> None:

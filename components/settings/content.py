@@ -34,7 +34,7 @@ from components.settings.reader import load_yaml, read_text, rel, unknown_keys
 
 REQUIRED_IMAGES = (
     "prometheus", "alertmanager", "grafana", "loki", "alloy", "promtail", "jaeger",
-    "node_exporter", "cadvisor", "thanos", "curl", "demo",
+    "node_exporter", "cadvisor", "thanos", "curl", "memcached", "jaeger_dependencies", "demo",
 )
 
 
@@ -241,12 +241,17 @@ def load_extra_scrape_configs(configs: Path, problems: list[str]) -> tuple[Mappi
 
 
 
+# Loki in microservices mode (components/loki/kubernetes.py), and its two memcached caches.
+LOKI_WORKLOADS = (
+    "loki-distributor", "loki-ingester", "loki-querier", "loki-query-frontend", "loki-query-scheduler",
+    "loki-index-gateway", "loki-compactor", "loki-chunks-cache", "loki-results-cache",
+)
 KUBERNETES_WORKLOADS = (
     "prometheus", "thanos-sidecar", "thanos-query", "thanos-store", "thanos-compact", "alertmanager",
-    "grafana", "loki-write", "loki-read", "loki-backend", "collector", "node-exporter",
-    "jaeger-collector", "jaeger-query", "backup",
+    "grafana", *LOKI_WORKLOADS, "collector", "node-exporter",
+    "jaeger-collector", "jaeger-query", "jaeger-dependencies", "backup",
 )
-_STORAGE_WORKLOADS = ("prometheus", "thanos-store", "thanos-compact", "alertmanager", "loki-write", "loki-backend")
+_STORAGE_WORKLOADS = ("prometheus", "thanos-store", "thanos-compact", "alertmanager", "loki-ingester", "loki-compactor")
 
 def load_kubernetes_sizing(configs: Path, problems: list[str]) -> dict[str, WorkloadSize]:
     path = configs / "sizing.yaml"

@@ -12,6 +12,7 @@ from components.settings.checks import BUCKET, HOSTNAME, HTTP_URL, K8S_NAME, che
 from components.settings.content import load_kubernetes_sizing
 from components.settings.model import (
     GrafanaDatabase,
+    Images,
     JaegerSettings,
     KubernetesSettings,
     ObjectStorage,
@@ -22,12 +23,29 @@ from components.settings.model import (
 from components.settings.reader import Reader
 from components.settings.schema import missing_secret
 
+# Loki in microservices mode: the replicas of each part but the compactor (exactly one runs).
+# Ingesters hold every stream three times (the replication factor); the others are stateless.
+LOKI_REPLICATION_FACTOR = 3
+LOKI_MIN_REPLICAS = {
+    "loki-distributor": ("lokiDistributorReplicas", 2),
+    "loki-ingester": ("lokiIngesterReplicas", LOKI_REPLICATION_FACTOR),
+    "loki-querier": ("lokiQuerierReplicas", 2),
+    "loki-query-frontend": ("lokiQueryFrontendReplicas", 2),
+    "loki-query-scheduler": ("lokiQuerySchedulerReplicas", 2),
+    "loki-index-gateway": ("lokiIndexGatewayReplicas", 2),
+    "loki-chunks-cache": ("lokiChunksCacheReplicas", 2),
+    "loki-results-cache": ("lokiResultsCacheReplicas", 2),
+}
+LOKI_REPLICA_KEYS = tuple(key for key, _ in LOKI_MIN_REPLICAS.values())
+# A zone as it becomes part of the name of its ingesters' StatefulSet (loki-ingester-<zone>).
+LOKI_ZONE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,36}[a-z0-9])?$")
+
 KUBERNETES_ONLY = {
     "namespace", "agentsNamespace", "clusterDomain", "storageClass", "ingressClass", "ingressControllerNamespace",
     "grafanaHost", "prometheusHost", "alertmanagerHost", "jaegerHost", "certManagerIssuer", "ingressTlsSecret",
-    "internalTlsSecret", "caBundleConfigMap", "vegaNamespaces", "apiServerCidrs", "externalCidrs", "webUsername",
-    "webPassword", "prometheusReplicas", "alertmanagerReplicas", "grafanaReplicas", "lokiWriteReplicas",
-    "lokiReadReplicas", "lokiBackendReplicas", "jaegerCollectorReplicas", "jaegerQueryReplicas",
+    "internalTlsSecret", "caBundleConfigMap", "vegaNamespaces", "apiServerCidrs", "nodeCidrs", "externalCidrs",
+    "webUsername", "webPassword", "prometheusReplicas", "alertmanagerReplicas", "grafanaReplicas", *LOKI_REPLICA_KEYS,
+    "lokiIngesterZones", "jaegerCollectorReplicas", "jaegerQueryReplicas",
     "thanosQueryReplicas", "prometheusRemoteWriteUrl", "prometheusRemoteWriteUsername",
     "prometheusRemoteWritePassword", "s3Endpoint", "s3Region", "s3Insecure", "s3AccessKeyId", "s3SecretAccessKey",
     "lokiBucket", "thanosBucket", "backupBucket", "backupSchedule", "objectStorageRetention", "grafanaDatabaseHost",
@@ -35,7 +53,7 @@ KUBERNETES_ONLY = {
     "grafanaSecretKey", "grafanaOidcEnabled", "grafanaOidcName", "grafanaOidcClientId", "grafanaOidcClientSecret",
     "grafanaOidcAuthUrl", "grafanaOidcTokenUrl", "grafanaOidcApiUrl", "grafanaOidcScopes",
     "grafanaOidcRoleAttributePath", "jaegerStorageUrls", "jaegerStorageUsername", "jaegerStoragePassword",
-    "jaegerIndexPrefix",
+    "jaegerIndexPrefix", "jaegerStorageVersion", "jaegerDependencies", "jaegerDependenciesSchedule",
 }
 
 
@@ -46,9 +64,7 @@ _MIN_REPLICAS = {
     "prometheus": ("prometheusReplicas", 2),
     "alertmanager": ("alertmanagerReplicas", 3),
     "grafana": ("grafanaReplicas", 2),
-    "loki-write": ("lokiWriteReplicas", 3),
-    "loki-read": ("lokiReadReplicas", 2),
-    "loki-backend": ("lokiBackendReplicas", 2),
+    **LOKI_MIN_REPLICAS,
     "jaeger-collector": ("jaegerCollectorReplicas", 2),
     "jaeger-query": ("jaegerQueryReplicas", 2),
     "thanos-query": ("thanosQueryReplicas", 2),
@@ -96,7 +112,7 @@ def cluster(r: Reader, configs: Path, problems: list[str]) -> KubernetesSettings
             "certManagerIssuer: required on kubernetes unless both ingressTlsSecret and internalTlsSecret are given "
             "(every endpoint of the stack speaks TLS)"
         )
-    cidrs = {"apiServerCidrs": _api_server_cidrs(r), "externalCidrs": _cidrs(r, "externalCidrs")}
+    cidrs = {key: _required_cidrs(r, key) for key in REQUIRED_CIDRS} | {"externalCidrs": _cidrs(r, "externalCidrs")}
     vega_namespaces = tuple(r.typed("vegaNamespaces") or ())
     for value in vega_namespaces:
         if not K8S_NAME.match(value):
@@ -111,6 +127,7 @@ def cluster(r: Reader, configs: Path, problems: list[str]) -> KubernetesSettings
         replicas[workload] = value
     if replicas["alertmanager"] % 2 == 0:
         r.problem("alertmanagerReplicas", replicas["alertmanager"], "an odd number, so a partition keeps a majority")
+    loki_zones = _loki_zones(r, replicas["loki-ingester"])
 
     endpoint = str(r.typed("s3Endpoint") or "")
     if not endpoint:
@@ -175,6 +192,7 @@ def cluster(r: Reader, configs: Path, problems: list[str]) -> KubernetesSettings
         ca_bundle_configmap=name("caBundleConfigMap", required=False),
         vega_namespaces=vega_namespaces,
         api_server_cidrs=cidrs["apiServerCidrs"],
+        node_cidrs=cidrs["nodeCidrs"],
         external_cidrs=cidrs["externalCidrs"],
         web_username=web_user,
         web_password=required_secret("webPassword", 12),
@@ -183,7 +201,33 @@ def cluster(r: Reader, configs: Path, problems: list[str]) -> KubernetesSettings
         backup_schedule=schedule,
         object_storage_retention=r.duration("objectStorageRetention"),
         sizing=load_kubernetes_sizing(configs, problems),
+        loki_ingester_zones=loki_zones,
     )
+
+
+def _loki_zones(r: Reader, ingesters: int) -> tuple[str, ...]:
+    """lokiIngesterZones: none (no zone awareness), or at least as many zones as a stream has
+    copies, each zone with the same number of ingesters."""
+    zones = tuple(str(z) for z in r.typed("lokiIngesterZones") or ())
+    for zone in zones:
+        if not LOKI_ZONE.match(zone):
+            r.problem(
+                "lokiIngesterZones", zone, "the nodes' topology.kubernetes.io/zone values: lower-case letters, "
+                "digits and -, at most 38",
+            )
+    if len(set(zones)) != len(zones):
+        r.problem("lokiIngesterZones", list(zones), "each zone once")
+    if zones and len(zones) < LOKI_REPLICATION_FACTOR:
+        r.problem(
+            "lokiIngesterZones", list(zones),
+            f"none, or at least {LOKI_REPLICATION_FACTOR} zones: each zone holds one copy of a stream",
+        )
+    elif zones and ingesters % len(zones):
+        r.problem(
+            "lokiIngesterReplicas", ingesters,
+            f"a multiple of the {len(zones)} lokiIngesterZones (the same number of ingesters in every zone)",
+        )
+    return zones
 
 
 def _cidrs(r: Reader, key: str) -> tuple[str, ...]:
@@ -198,27 +242,36 @@ def _cidrs(r: Reader, key: str) -> tuple[str, ...]:
     return values
 
 
-def _api_server_cidrs(r: Reader) -> tuple[str, ...]:
-    """Where the API server lives: required, and never the whole internet (Prometheus and the
-    log collector may reach these addresses on the API, kubelet and node-exporter ports)."""
-    values = tuple(r.typed("apiServerCidrs") or ())
+# The addresses Prometheus and the collector must reach outside the cluster network, each
+# required and never the whole internet: key -> (what they are, how to find them).
+REQUIRED_CIDRS = {
+    "apiServerCidrs": (
+        "the API server's addresses as CIDRs, e.g. ['10.0.0.1/32']",
+        "`kubectl get endpoints kubernetes -n default` (one /32 per address)",
+    ),
+    "nodeCidrs": (
+        "the nodes' internal addresses as CIDRs, e.g. ['10.0.0.0/24'], where Prometheus reaches the kubelet"
+        " (10250) and node-exporter (9100)",
+        "`kubectl get nodes -o wide` (INTERNAL-IP), or the node subnet of your cloud",
+    ),
+}
+
+
+def _required_cidrs(r: Reader, key: str) -> tuple[str, ...]:
+    """A required list of CIDRs that may not be the whole internet (REQUIRED_CIDRS)."""
+    what, how = REQUIRED_CIDRS[key]
+    values = tuple(r.typed(key) or ())
     if not values:
-        r.problems.append(
-            "apiServerCidrs: required on kubernetes: the API server's addresses as CIDRs, e.g. ['10.0.0.1/32']; "
-            "find them with `kubectl get endpoints kubernetes -n default` (one /32 per address)"
-        )
+        r.problems.append(f"{key}: required on kubernetes: {what}; find them with {how}")
         return ()
     for value in values:
         try:
             network = ipaddress.ip_network(value)
         except ValueError:
-            r.problem("apiServerCidrs", value, "CIDRs of the API server such as 10.0.0.1/32")
+            r.problem(key, value, f"CIDRs such as 10.0.0.1/32: {what}")
             continue
         if network.prefixlen == 0:
-            r.problem(
-                "apiServerCidrs", value, "the API server's own addresses, not the whole internet; "
-                "see `kubectl get endpoints kubernetes -n default`",
-            )
+            r.problem(key, value, f"{what}, not the whole internet; see {how}")
     return values
 
 
@@ -306,7 +359,71 @@ def trace_storage(r: Reader, jaeger: JaegerSettings) -> JaegerSettings:
     prefix = str(r.typed("jaegerIndexPrefix") or "")
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,30}", prefix):
         r.problem("jaegerIndexPrefix", prefix, "lower-case letters, digits, _ and -, at most 31")
+    variant, schedule = _dependencies_job(r, jaeger.storage)
     return dataclasses.replace(
-        jaeger, storage_urls=urls, storage_username=username, storage_password=password, index_prefix=prefix
+        jaeger, storage_urls=urls, storage_username=username, storage_password=password, index_prefix=prefix,
+        dependencies_variant=variant, dependencies_schedule=schedule,
     )
+
+
+STORAGE_VERSIONS = "Elasticsearch 7.12-7.16, 7.17, 8.x or 9.x; OpenSearch 2.x or 3.x"
+
+
+def dependencies_variant(storage: str, version: str) -> str:
+    """The image variant of the dependencies job (jaegertracing/spark-dependencies) for the
+    trace storage and its version ("7.16", "8", "9.1.3"...); ValueError for none."""
+    match = re.fullmatch(r"(\d+)(?:\.(\d+))?(?:\.\d+)?", version)
+    if storage == "opensearch":
+        if version and not (match and match.group(1) in ("2", "3")):
+            raise ValueError(version)
+        return "opensearch"
+    if not match:
+        raise ValueError(version)
+    major, minor = int(match.group(1)), int(match.group(2) or -1)
+    if major == 7 and 12 <= minor <= 16:
+        return "elasticsearch7"
+    if (major == 7 and minor >= 17) or major == 8:
+        return "elasticsearch8"
+    if major == 9:
+        return "elasticsearch9"
+    raise ValueError(version)
+
+
+def _dependencies_job(r: Reader, storage: str) -> tuple[str, str]:
+    """The dependencies job's image variant ("" when switched off) and schedule."""
+    version = str(r.typed("jaegerStorageVersion") or "")
+    schedule = str(r.typed("jaegerDependenciesSchedule") or "")
+    if not r.typed("jaegerDependencies"):
+        return "", schedule
+    try:
+        check_cron(schedule)
+    except ValueError as exc:
+        r.problem("jaegerDependenciesSchedule", schedule, f"a cron schedule of five fields, e.g. '15 0 * * *' ({exc})")
+    if storage == "elasticsearch" and not version:
+        r.problems.append(
+            "jaegerStorageVersion: required with jaegerStorage 'elasticsearch' and jaegerDependencies, since the "
+            f"dependencies job has one image per version ({STORAGE_VERSIONS}); or set jaegerDependencies to false"
+        )
+        return "", schedule
+    try:
+        return dependencies_variant(storage, version), schedule
+    except ValueError:
+        r.problem(
+            "jaegerStorageVersion", version,
+            f"a {storage} version the dependencies job supports ({STORAGE_VERSIONS}), "
+            "or jaegerDependencies set to false",
+        )
+        return "", schedule
+
+
+def dependencies_image(images: Images, jaeger: JaegerSettings) -> Images:
+    """versions.yaml pins the dependencies job's release (repository:vX.Y.Z); each trace
+    storage has its own image, tagged vX.Y.Z-<variant>. A digest is taken as it is."""
+    ref = images.refs.get(DEPENDENCIES_IMAGE, "")
+    if not jaeger.dependencies_variant or not ref or "@" in ref:
+        return images
+    return Images({**images.refs, DEPENDENCIES_IMAGE: f"{ref}-{jaeger.dependencies_variant}"})
+
+
+DEPENDENCIES_IMAGE = "jaeger_dependencies"
 

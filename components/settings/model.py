@@ -196,6 +196,10 @@ class JaegerSettings:
     storage_username: str = ""
     storage_password: SecretStr | None = None
     index_prefix: str = "vega"
+    # kubernetes: the job that computes the service dependency graph from the stored spans
+    # ("" when switched off), the variant of its image, and its cron schedule.
+    dependencies_variant: str = ""
+    dependencies_schedule: str = ""
 
 
 @dataclass(frozen=True)
@@ -236,6 +240,7 @@ class KubernetesSettings:
     ca_bundle_configmap: str
     vega_namespaces: tuple[str, ...]
     api_server_cidrs: tuple[str, ...]
+    node_cidrs: tuple[str, ...]
     external_cidrs: tuple[str, ...]
     web_username: str
     web_password: SecretStr
@@ -244,6 +249,7 @@ class KubernetesSettings:
     backup_schedule: str
     object_storage_retention: str
     sizing: Mapping[str, WorkloadSize]
+    loki_ingester_zones: tuple[str, ...] = ()  # zone-aware replication across these zones (empty: off)
 
 
 @dataclass(frozen=True)

@@ -106,6 +106,9 @@ def grafana(r: Reader, platform: str) -> GrafanaSettings:
             admin_password = SecretStr("")
     elif platform == "kubernetes" and len(admin_password.reveal()) < 12:
         r.problem("grafanaAdminPassword", None, "at least 12 characters on kubernetes", secret=True)
+    if admin_password.reveal() and ("\n" in admin_password.reveal() or "\r" in admin_password.reveal()):
+        # Grafana's CLI reads the password from one line on every start (the reset keeps it true).
+        r.problem("grafanaAdminPassword", None, "one line: no line breaks", secret=True)
     root_url = str(r.typed("grafanaRootUrl") or "")
     if root_url and not HTTP_URL.match(root_url):
         r.problem("grafanaRootUrl", root_url, "empty or an http:// or https:// URL")
