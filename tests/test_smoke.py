@@ -164,6 +164,19 @@ def _grafana_state(healthy: bool) -> StandInState:
     )
 
 
+@contextmanager
+def _stand_ins(loki: StandInState, jaeger: StandInState, grafana: StandInState) -> Iterator[list[str]]:
+    """Loki, Jaeger and Grafana stand-ins, running; yields their --url arguments."""
+    servers = {
+        name: StandIn(name, state).start() for name, state in (("loki", loki), ("jaeger", jaeger), ("grafana", grafana))
+    }
+    try:
+        yield [arg for name, server in servers.items() for arg in ("--url", f"{name}={server.url}")]
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
 def _run(capsys: pytest.CaptureFixture[str], args: list[str]) -> tuple[int, str]:
     code = smoke.main(args)
     out = capsys.readouterr().out
@@ -182,41 +195,27 @@ def test_smoke_passes_on_a_healthy_stack(
     tool: Callable[[str], str], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert len(DASHBOARDS) >= 2, "the dashboards of configs/grafana/dashboards are checked"
-    loki = StandIn("loki", StandInState(labels={"job": ["vega-api", "collector"]})).start()
-    jaeger = StandIn("jaeger", StandInState(services=["jaeger", "vega-api", "vega-coordinator"])).start()
-    grafana = StandIn("grafana", _grafana_state(healthy=True)).start()
     monkeypatch.setenv("VEGA_GRAFANA_PASSWORD", PASSWORD)
-    try:
-        with (
-            _exporter() as target,
-            _prometheus(
-                tool("prometheus"),
-                tmp_path / "prom",
-                {"vega-api": target.address},
-                [{"record": "job:vega_smoke:sum", "expr": "sum by (job) (vega_smoke)"}],
-            ) as prometheus,
-            _alertmanager(tool("prometheus-alertmanager"), tmp_path / "am") as alertmanager,
-        ):
-            _wait(_targets_scraped(prometheus, 1), 30, "the target scraped")
-            _wait(_rules_evaluated(prometheus, "ok"), 30, "the rules evaluated")
-            code, out = _run(
-                capsys,
-                [
-                    "--url",
-                    f"prometheus={prometheus}",
-                    "--url",
-                    f"alertmanager={alertmanager}",
-                    "--url",
-                    f"loki={loki.url}",
-                    "--url",
-                    f"jaeger={jaeger.url}",
-                    "--url",
-                    f"grafana={grafana.url}",
-                ],
-            )
-    finally:
-        for server in (loki, jaeger, grafana):
-            server.stop()
+    with (
+        _stand_ins(
+            StandInState(labels={"job": ["vega-api", "collector"]}),
+            StandInState(services=["jaeger", "vega-api", "vega-coordinator"]),
+            _grafana_state(healthy=True),
+        ) as others,
+        _exporter() as target,
+        _prometheus(
+            tool("prometheus"),
+            tmp_path / "prom",
+            {"vega-api": target.address},
+            [{"record": "job:vega_smoke:sum", "expr": "sum by (job) (vega_smoke)"}],
+        ) as prometheus,
+        _alertmanager(tool("prometheus-alertmanager"), tmp_path / "am") as alertmanager,
+    ):
+        _wait(_targets_scraped(prometheus, 1), 30, "the target scraped")
+        _wait(_rules_evaluated(prometheus, "ok"), 30, "the rules evaluated")
+        code, out = _run(
+            capsys, ["--url", f"prometheus={prometheus}", "--url", f"alertmanager={alertmanager}", *others]
+        )
     print(out)
     assert code == 0, out
     assert "FAIL" not in out
@@ -242,41 +241,27 @@ def test_smoke_names_every_fault_with_its_fix(
     tool: Callable[[str], str], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     closed = free_port()  # nothing listens here: the coordinator target is down
-    loki = StandIn("loki", StandInState(labels={"job": ["collector"]})).start()
-    jaeger = StandIn("jaeger", StandInState(services=["jaeger"])).start()
-    grafana = StandIn("grafana", _grafana_state(healthy=False)).start()
     monkeypatch.setenv("VEGA_GRAFANA_PASSWORD", PASSWORD)
-    try:
-        with (
-            _exporter() as target,
-            _prometheus(
-                tool("prometheus"),
-                tmp_path / "prom",
-                {"vega-api": target.address, "vega-coordinator": f"127.0.0.1:{closed}"},
-                # Every series of the job shares its labels once * drops the name: an evaluation error.
-                [{"record": "broken:vega:x", "expr": '{job="vega-api"} * 1'}],
-            ) as prometheus,
-        ):
-            _wait(_targets_scraped(prometheus, 2), 30, "both targets scraped")
-            _wait(_rules_evaluated(prometheus, "err"), 30, "the broken rule evaluated")
-            code, out = _run(
-                capsys,
-                [
-                    "--url",
-                    f"prometheus={prometheus}",
-                    "--url",
-                    f"alertmanager=http://127.0.0.1:{closed}",
-                    "--url",
-                    f"loki={loki.url}",
-                    "--url",
-                    f"jaeger={jaeger.url}",
-                    "--url",
-                    f"grafana={grafana.url}",
-                ],
-            )
-    finally:
-        for server in (loki, jaeger, grafana):
-            server.stop()
+    with (
+        _stand_ins(
+            StandInState(labels={"job": ["collector"]}),
+            StandInState(services=["jaeger"]),
+            _grafana_state(healthy=False),
+        ) as others,
+        _exporter() as target,
+        _prometheus(
+            tool("prometheus"),
+            tmp_path / "prom",
+            {"vega-api": target.address, "vega-coordinator": f"127.0.0.1:{closed}"},
+            # Every series of the job shares its labels once * drops the name: an evaluation error.
+            [{"record": "broken:vega:x", "expr": '{job="vega-api"} * 1'}],
+        ) as prometheus,
+    ):
+        _wait(_targets_scraped(prometheus, 2), 30, "both targets scraped")
+        _wait(_rules_evaluated(prometheus, "err"), 30, "the broken rule evaluated")
+        code, out = _run(
+            capsys, ["--url", f"prometheus={prometheus}", "--url", f"alertmanager=http://127.0.0.1:{closed}", *others]
+        )
     print(out)
     assert code == 1
     targets = _row(out, "prometheus targets up (1/2)")
