@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pulumi
@@ -19,7 +20,8 @@ import yaml
 
 from components.demo import HOME, MODULES, PORT, SOURCE
 from components.settings import check_image
-from tests.support.harness import free_port
+from tests.support.harness import free_port, live_stack
+from tests.test_live import dashboard_queries, wait_for_data
 from tests.test_stack_docker import containers, uploads
 from tools.mockrun import Run, run_program, unwrap
 
@@ -130,3 +132,19 @@ def test_the_uploaded_demo_runs_on_the_standard_library_alone(dev_run: Run, tmp_
     assert process.returncode == 0, log.read_text()
     first = json.loads(log.read_text().splitlines()[0])
     assert first["module"] == "vega.demo"
+
+
+@pytest.mark.live
+@pytest.mark.timeout(300)
+def test_every_dashboard_query_has_data_from_the_demo_program(tool: Callable[[str], str], tmp_path: Path) -> None:
+    """The rendered dev stack's Prometheus scraping the demo program itself for vega-api and
+    vega-coordinator (two processes, as the dev stack runs them; the host, container and
+    database targets stay the harness' stand-ins): every dashboard query returns data."""
+    with live_stack(tmp_path, tool("prometheus"), tool("prometheus-alertmanager"), demo_programs=DEMO) as stack:
+        stack.wait_targets_up(stack.prometheus[0])
+        queries = dashboard_queries(stack, alerts=False)
+        empty = wait_for_data(stack, queries, timeout=150)
+        demo_log = (tmp_path / "demo-vega-api.log").read_text()
+    print(f"{len(queries) - len(empty)} of {len(queries)} dashboard queries with data from the demo program")
+    assert queries and not empty, "dashboard queries without data:\n" + "\n".join(sorted(empty))
+    assert '"module": "vega.demo"' in demo_log, "the demo program served the API"

@@ -45,6 +45,7 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -65,6 +66,8 @@ from components.prometheus.kubernetes import REPLICA_LABEL, replica_alert_relabe
 from demo.vega import TARGETS, MetricsServer, Scenario, SyntheticVega
 from tests.support.loopback import LoopbackServer, Process
 from tools.render import render
+
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 T = TypeVar("T")
 
@@ -449,6 +452,7 @@ class LiveStack:
     alertmanagers: list[Alertmanager] = field(default_factory=list)
     rules_dir: Path = field(default_factory=Path)
     jobs: list[str] = field(default_factory=list)
+    demos: dict[str, tuple[Process, str]] = field(default_factory=dict)  # target -> the demo program, its address
 
     def logs(self) -> str:
         procs = [p.process for p in self.prometheus] + [a.process for a in self.alertmanagers]
@@ -456,6 +460,7 @@ class LiveStack:
 
     def close(self) -> None:
         processes = [p.process for p in self.prometheus] + [a.process for a in self.alertmanagers]
+        processes += [process for process, _ in self.demos.values()]
         for process in processes:
             try:
                 process.stop()
@@ -506,6 +511,7 @@ def live_stack(
     peers: int = 1,
     scenario: Scenario | None = None,
     promtool: str | None = None,
+    demo_programs: Sequence[str] = (),
 ) -> Iterator[LiveStack]:
     """Start everything, yield the stack, stop everything (also when starting fails).
 
@@ -515,12 +521,28 @@ def live_stack(
     replicas > 1 gives each Prometheus `replica-<i>` as external label and drops it from alerts;
     peers > 1 makes the Alertmanagers one gossiping cluster; every Prometheus sends to every
     Alertmanager (the prod shape).
+
+    `demo_programs` names targets served by the demo program itself (`python -m demo`, as the dev
+    stack runs it, on a bare interpreter) instead of the in-process model; `scenario` does not
+    reach those.
     """
     model = SyntheticVega(scenario or Scenario())
     webhook = WebhookReceiver().start()
     stack = LiveStack(workdir, model, {}, webhook, StandInTarget().start())
     try:
-        stack.exporters = {target: MetricsServer(model, target).start() for target in TARGETS}
+        stack.exporters = {
+            target: MetricsServer(model, target).start() for target in TARGETS if target not in demo_programs
+        }
+        for target in demo_programs:
+            port = free_port()
+            boot = f"import sys; sys.path.insert(0, {str(ROOT)!r}); from demo.__main__ import main; sys.exit(main())"
+            process = Process(
+                f"demo-{target}",
+                [sys.executable, "-S", "-c", boot, "--target", target, "--port", str(port)],
+                workdir / f"demo-{target}.log",
+            )
+            process.start()
+            stack.demos[target] = (process, f"127.0.0.1:{port}")
         render_dir = workdir / "render"
         render("dev", render_dir, {**RENDER_OVERRIDES, "alertmanagerWebhookUrl": webhook.url})
         config = render_dir / "config"
@@ -565,6 +587,7 @@ def live_stack(
             prom_conf = prom_dir / "config"
             prom_conf.mkdir(parents=True)
             targets: dict[str, list[str]] = {t: [s.address] for t, s in stack.exporters.items()}
+            targets |= {t: [address] for t, (_, address) in stack.demos.items()}
             targets["prometheus"] = [f"127.0.0.1:{prom_ports[i]}"]
             targets["alertmanager"] = am_addresses
             replica = f"replica-{i}" if replicas > 1 else None
