@@ -10,7 +10,6 @@ import os
 import stat
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,7 +19,7 @@ import pytest
 import yaml
 
 from components.endpoints import DATASOURCE_UIDS
-from tests.support.harness import free_port
+from tests.support.harness import free_port, http_ok, wait_until
 from tests.support.loopback import LoopbackServer, Process
 from tests.support.standins import StandIn, StandInState
 from tools import smoke
@@ -28,23 +27,6 @@ from tools.smoke import Check, Credentials
 
 PASSWORD = "smoke-test-Password-7f3a"  # a stand-in credential: it must never appear in output
 DASHBOARDS = smoke.dashboard_uids(smoke.configs_dir() / "grafana" / "dashboards")
-
-
-def _wait(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
 
 
 @contextmanager
@@ -72,6 +54,19 @@ def _exporter() -> Iterator[LoopbackServer]:
 
 
 @contextmanager
+def _serving(name: str, argv: list[str], workdir: Path, port: int) -> Iterator[str]:
+    """Run one real process until the block ends; yields its URL once /-/ready answers."""
+    process = Process(name, argv, workdir / f"{name}.log")
+    process.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: http_ok(f"{url}/-/ready"), 30, f"{name} ready", process.log_tail)
+        yield url
+    finally:
+        process.stop()
+
+
+@contextmanager
 def _prometheus(binary: str, workdir: Path, jobs: dict[str, str], rules: list[dict[str, str]]) -> Iterator[str]:
     """A real Prometheus scraping `jobs` (name -> address) every second, evaluating `rules`."""
     workdir.mkdir()
@@ -85,7 +80,7 @@ def _prometheus(binary: str, workdir: Path, jobs: dict[str, str], rules: list[di
     }
     (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
     (workdir / "rules.yml").write_text(yaml.safe_dump({"groups": [{"name": "smoke", "rules": rules}]}))
-    process = Process(
+    with _serving(
         "prometheus",
         [
             binary,
@@ -93,15 +88,10 @@ def _prometheus(binary: str, workdir: Path, jobs: dict[str, str], rules: list[di
             f"--storage.tsdb.path={workdir / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",
         ],
-        workdir / "prometheus.log",
-    )
-    process.start()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait(lambda: _answers(f"{url}/-/ready"), 30, "Prometheus ready")
+        workdir,
+        port,
+    ) as url:
         yield url
-    finally:
-        process.stop()
 
 
 @contextmanager
@@ -111,7 +101,7 @@ def _alertmanager(binary: str, workdir: Path) -> Iterator[str]:
     (workdir / "alertmanager.yml").write_text(
         yaml.safe_dump({"route": {"receiver": "null"}, "receivers": [{"name": "null"}]})
     )
-    process = Process(
+    with _serving(
         "alertmanager",
         [
             binary,
@@ -120,15 +110,10 @@ def _alertmanager(binary: str, workdir: Path) -> Iterator[str]:
             f"--web.listen-address=127.0.0.1:{port}",
             "--cluster.listen-address=",
         ],
-        workdir / "alertmanager.log",
-    )
-    process.start()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait(lambda: _answers(f"{url}/-/ready"), 30, "Alertmanager ready")
+        workdir,
+        port,
+    ) as url:
         yield url
-    finally:
-        process.stop()
 
 
 def _targets_scraped(prometheus: str, count: int) -> Callable[[], bool]:
@@ -211,8 +196,8 @@ def test_smoke_passes_on_a_healthy_stack(
         ) as prometheus,
         _alertmanager(tool("prometheus-alertmanager"), tmp_path / "am") as alertmanager,
     ):
-        _wait(_targets_scraped(prometheus, 1), 30, "the target scraped")
-        _wait(_rules_evaluated(prometheus, "ok"), 30, "the rules evaluated")
+        wait_until(_targets_scraped(prometheus, 1), 30, "the target scraped")
+        wait_until(_rules_evaluated(prometheus, "ok"), 30, "the rules evaluated")
         code, out = _run(
             capsys, ["--url", f"prometheus={prometheus}", "--url", f"alertmanager={alertmanager}", *others]
         )
@@ -257,8 +242,8 @@ def test_smoke_names_every_fault_with_its_fix(
             [{"record": "broken:vega:x", "expr": '{job="vega-api"} * 1'}],
         ) as prometheus,
     ):
-        _wait(_targets_scraped(prometheus, 2), 30, "both targets scraped")
-        _wait(_rules_evaluated(prometheus, "err"), 30, "the broken rule evaluated")
+        wait_until(_targets_scraped(prometheus, 2), 30, "both targets scraped")
+        wait_until(_rules_evaluated(prometheus, "err"), 30, "the broken rule evaluated")
         code, out = _run(
             capsys, ["--url", f"prometheus={prometheus}", "--url", f"alertmanager=http://127.0.0.1:{closed}", *others]
         )
